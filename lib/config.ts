@@ -1,0 +1,97 @@
+/**
+ * The environment contract (DESIGN §4) as one zod schema. A bad start names every bad variable and
+ * what it should be, and never echoes a value (most of these are secrets).
+ */
+import { z } from "zod";
+
+const url = (fallback: string) =>
+  z.url({ protocol: /^https?$/, message: "must be an http(s) URL" }).default(fallback)
+    .transform((u) => u.replace(/\/+$/, ""));
+
+const optionalText = z.string().trim().min(1).optional();
+
+const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
+
+const schema = z.object({
+  PORT: z.coerce.number({ message: "must be a port number" }).int().min(1, "must be 1-65535")
+    .max(65535, "must be 1-65535").default(8000),
+  HOST: z.string().trim().min(1).default("0.0.0.0"),
+  APP_BASE_URL: z.url({ protocol: /^https?$/, message: "must be an http(s) URL" }).optional(),
+  DENO_KV_PATH: optionalText,
+  ADMIN_PASSWORD: z.string().min(8, "must be at least 8 characters"),
+  SYNC_API_TOKEN: z.string().min(16, "must be at least 16 characters"),
+  ENCRYPTION_KEY: z.string().min(32, "must be at least 32 characters"),
+  ZOHO_ACCOUNTS_URL: url("https://accounts.zoho.com"),
+  ZOHO_CLIENT_ID: optionalText,
+  ZOHO_CLIENT_SECRET: optionalText,
+  ZOHO_REFRESH_TOKEN: optionalText,
+  XERO_LOGIN_URL: url("https://login.xero.com"),
+  XERO_IDENTITY_URL: url("https://identity.xero.com"),
+  XERO_API_URL: url("https://api.xero.com"),
+  XERO_CLIENT_ID: optionalText,
+  XERO_CLIENT_SECRET: optionalText,
+  XERO_REFRESH_TOKEN: optionalText,
+  XERO_TENANT_ID: optionalText,
+  AUTO_SYNC_CRON: z.string().trim().default("0 */4 * * *").refine(
+    (v) =>
+      v === "off" ||
+      (v.split(/\s+/).length === 5 && v.split(/\s+/).every((f) => CRON_FIELD.test(f))),
+    "must be a 5-field cron expression or 'off'",
+  ),
+});
+
+export type Config = Omit<z.output<typeof schema>, "APP_BASE_URL"> & {
+  APP_BASE_URL: string;
+  demo: boolean;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Values the demo fills in so a new user needs no accounts; never used outside demo mode. */
+export const DEMO_DEFAULTS = {
+  ADMIN_PASSWORD: "demo-password",
+  SYNC_API_TOKEN: "demo-sync-token-0123456789",
+  ENCRYPTION_KEY: "demo-encryption-key-not-for-production-use",
+} as const;
+
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  options: { demo?: boolean } = {},
+): Config {
+  // Empty strings count as unset, as a shell `FOO=` usually means.
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== "") input[key] = value;
+  }
+  if (options.demo) {
+    for (const [k, v] of Object.entries(DEMO_DEFAULTS)) input[k] ??= v;
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? "environment");
+      const missing = input[name] === undefined;
+      return `${name}: ${missing ? "is required" : issue.message}`;
+    });
+    throw new ConfigError([...new Set(problems)]);
+  }
+  const data = parsed.data;
+  return {
+    ...data,
+    APP_BASE_URL: (data.APP_BASE_URL ?? `http://localhost:${data.PORT}`).replace(/\/+$/, ""),
+    demo: options.demo ?? false,
+  };
+}
+
+/** Reads the process environment (all names of the contract) for loadConfig. */
+export function processEnv(): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const key of Object.keys(schema.shape)) out[key] = Deno.env.get(key);
+  return out;
+}

@@ -1,0 +1,46 @@
+/**
+ * The one place that knows the Deno KV key layout. Every module reads and writes KV through these
+ * builders, so a key can never be spelled two ways.
+ */
+export type Module = "Purchase_Orders";
+
+export const keys = {
+  // OAuth tokens (values encrypted with ENCRYPTION_KEY, see lib/secrets.ts).
+  zohoToken: () => ["tokens", "zoho"] as const,
+  zohoAccessToken: () => ["tokens", "zoho_access"] as const,
+  xeroToken: () => ["tokens", "xero"] as const,
+  xeroAccessToken: () => ["tokens", "xero_access"] as const,
+  xeroTenant: () => ["xero", "tenant"] as const,
+  oauthState: (state: string) => ["oauth_state", state] as const,
+
+  // Zoho vendor id → Xero ContactID.
+  contact: (zohoVendorId: string) => ["contacts", zohoVendorId] as const,
+  contactPrefix: () => ["contacts"] as const,
+
+  // Zoho purchase order id → the one Xero bill it owns.
+  billMapping: (poId: string) => ["bills", poId] as const,
+  billMappingPrefix: () => ["bills"] as const,
+  // Write-ahead intent: a bill create was (maybe) sent to Xero for this purchase order.
+  billIntent: (poId: string) => ["bill_intent", poId] as const,
+  billIntentPrefix: () => ["bill_intent"] as const,
+  // Per-record lock so the button, webhook and runs never write the same record at once.
+  recordLock: (poId: string) => ["record_lock", poId] as const,
+  // Xero tenant already scanned for our bills after a fresh or lost state.
+  reconciled: (tenantId: string) => ["reconciled", tenantId] as const,
+
+  watermark: (module: Module) => ["watermark", module] as const,
+  retry: (module: Module, poId: string) => ["retry", module, poId] as const,
+  retryPrefix: (module: Module) => ["retry", module] as const,
+  queue: (module: Module, poId: string) => ["queue", module, poId] as const,
+  queuePrefix: (module: Module) => ["queue", module] as const,
+
+  // Runs: ids sort by start time, so a reverse list is newest first.
+  run: (runId: string) => ["runs", runId] as const,
+  runPrefix: () => ["runs"] as const,
+  runResult: (runId: string, poId: string) => ["run_results", runId, poId] as const,
+  runResultPrefix: (runId: string) => ["run_results", runId] as const,
+  runLease: (module: Module) => ["run_lease", module] as const,
+
+  settings: () => ["settings"] as const,
+  rateLimit: (bucket: string, window: number) => ["rate_limit", bucket, window] as const,
+} as const;

@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { escapeJson } from "../components/Island.tsx";
+import { boot } from "../boot.ts";
+import { testConfig } from "./helpers.ts";
+
+async function withApp(fn: (app: Awaited<ReturnType<typeof boot>>["app"]) => Promise<void>) {
+  const booted = await boot(testConfig());
+  try {
+    await fn(booted.app);
+  } finally {
+    await booted.close();
+  }
+}
+
+Deno.test("GET /health answers with connection states and no secrets", () =>
+  withApp(async (app) => {
+    const res = await app.request("/health");
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.deepEqual(body, {
+      ok: true,
+      kv: "ok",
+      zoho: { state: "not_connected" },
+      xero: { state: "not_connected" },
+    });
+    assert.equal(res.headers.get("cache-control"), "no-store");
+  }));
+
+Deno.test("an unknown /api route is a JSON 404", () =>
+  withApp(async (app) => {
+    const res = await app.request("/api/does-not-exist", { method: "POST" });
+    assert.equal(res.status, 404);
+    assert.match(res.headers.get("content-type") ?? "", /application\/json/);
+    assert.deepEqual(await res.json(), { error: "No such route: POST /api/does-not-exist" });
+  }));
+
+Deno.test("an unknown page is an HTML 404", () =>
+  withApp(async (app) => {
+    const res = await app.request("/no-such-page");
+    assert.equal(res.status, 404);
+    assert.match(res.headers.get("content-type") ?? "", /text\/html/);
+    assert.match(await res.text(), /Page not found/);
+  }));
+
+Deno.test("pages carry a CSP that allows only our scripts, with a fresh nonce", () =>
+  withApp(async (app) => {
+    const a = await app.request("/");
+    const b = await app.request("/");
+    const csp = a.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /default-src 'self'/);
+    assert.match(csp, /script-src 'self' 'nonce-[A-Za-z0-9+/=]+'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.ok(!csp.includes("unsafe-inline"));
+    const nonce = csp.match(/'nonce-([^']+)'/)![1];
+    assert.notEqual(
+      nonce,
+      (b.headers.get("content-security-policy") ?? "").match(/'nonce-([^']+)'/)?.[1],
+    );
+    const html = await a.text();
+    assert.ok(html.includes(`nonce="${nonce}"`), "the island script carries the nonce");
+    assert.equal(a.headers.get("x-content-type-options"), "nosniff");
+  }));
+
+Deno.test("the home page server-renders its island with escaped props", () =>
+  withApp(async (app) => {
+    const html = await (await app.request("/")).text();
+    assert.match(html, /<div data-island="ConnectionStatus">/);
+    assert.match(html, /Zoho CRM<\/strong> <span class="conn-state">Not connected/);
+    assert.match(html, /<script type="application\/json" data-island-props="ConnectionStatus">/);
+  }));
+
+Deno.test("island props cannot break out of their script element", () => {
+  const json = escapeJson({ name: "</script><script>alert(1)</script>", amp: "a&b", ls: "\u2028" });
+  assert.ok(!json.includes("<"));
+  assert.ok(!json.includes(">"));
+  assert.deepEqual(JSON.parse(json), {
+    name: "</script><script>alert(1)</script>",
+    amp: "a&b",
+    ls: "\u2028",
+  });
+});
+
+Deno.test("built static files are fingerprinted and cached for a year", () =>
+  withApp(async (app) => {
+    const html = await (await app.request("/")).text();
+    const js = html.match(/src="(\/static\/client\.[0-9a-f]{12}\.js)"/)?.[1];
+    const css = html.match(/href="(\/static\/app\.[0-9a-f]{12}\.css)"/)?.[1];
+    assert.ok(js && css, "page links hashed assets");
+    for (const path of [js, css]) {
+      const res = await app.request(path);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("cache-control"), "public, max-age=31536000, immutable");
+      await res.body?.cancel();
+    }
+    const missing = await app.request("/static/client.000000000000.js");
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+  }));
+
+Deno.test("cold start does not import xero-node", async () => {
+  // The module graph of main.ts must not reach xero-node: it is imported lazily on first use.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "main.ts"],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const info = JSON.parse(new TextDecoder().decode(out.stdout));
+  const specifiers: string[] = info.modules.map((m: { specifier: string }) => m.specifier);
+  assert.ok(specifiers.some((s) => s.includes("hono")), "the graph was read");
+  assert.ok(
+    !specifiers.some((s) => s.includes("xero-node")),
+    "xero-node is in main.ts's static graph",
+  );
+});

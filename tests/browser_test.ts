@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { artifactPath, browserSkipReason, launchBrowser } from "./browser.ts";
+import { serveApp } from "./helpers.ts";
+
+Deno.test({
+  name: "browser: the connection island hydrates and refreshes itself from /health",
+  ignore: browserSkipReason !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const app = await serveApp();
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(String(e)));
+      page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+      await page.goto(app.url + "/");
+      await page.waitForSelector('[data-island="ConnectionStatus"][data-hydrated="true"]');
+      assert.equal(await page.textContent(".conn-not_connected .conn-state"), "Not connected");
+
+      // Change the world behind the page; only a hydrated island can show it after a click.
+      await app.ctx.kv.set(["tokens", "zoho"], { refreshToken: "x" });
+      await page.click("text=Check now");
+      await page.waitForSelector("[data-testid=checked-at]");
+      await page.waitForSelector(".conn-connected >> text=Zoho CRM");
+      await page.screenshot({ path: await artifactPath("home.png"), fullPage: true });
+      assert.deepEqual(errors, [], "no console errors (CSP violations show here)");
+    } finally {
+      await browser.close();
+      await app.close();
+    }
+  },
+});
