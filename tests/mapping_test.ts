@@ -172,12 +172,12 @@ const CASES: Case[] = [
   {
     name: "no vendor",
     raw: po({ Vendor_Name: null }),
-    expect: { reasons: ["No vendor (Vendor Name) is set"] },
+    expect: { reasons: ["No vendor (Client Name) is set"] },
   },
   {
     name: "vendor lookup without an id",
     raw: po({ Vendor_Name: { name: "Acme", id: null } }),
-    expect: { reasons: ["No vendor (Vendor Name) is set"] },
+    expect: { reasons: ["No vendor (Client Name) is set"] },
   },
   {
     name: "vendor read from a configured field (the seed's 'Client Name')",
@@ -196,7 +196,7 @@ const CASES: Case[] = [
     expect: {
       reasons: [
         "'Add to Xero' is not ticked",
-        "No vendor (Vendor Name) is set",
+        "No vendor (Client Name) is set",
         "The purchase order has no purchase items",
         "The purchase order has no PO Date and no Created Time",
       ],
@@ -862,6 +862,7 @@ Deno.test("mapping: settings defaults and validation", () => {
   assert.deepEqual(SettingsSchema.parse({}), {
     checkboxField: "Add_to_Xero",
     vendorField: "Vendor_Name",
+    vendorLabel: "Client Name",
     defaultAccountCode: "300",
     accountOverrides: [],
     taxMappings: [],

@@ -314,7 +314,7 @@ export function eligibility(po: PurchaseOrder, settings: Settings): string[] {
   if (po.raw[settings.checkboxField] !== true) {
     reasons.push(`'${fieldLabel(settings.checkboxField)}' is not ticked`);
   }
-  if (!po.vendor) reasons.push(`No vendor (${fieldLabel(settings.vendorField)}) is set`);
+  if (!po.vendor) reasons.push(`No vendor (${settings.vendorLabel}) is set`);
   if (po.items.length === 0) reasons.push("The purchase order has no purchase items");
   if (!billDateOf(po)) reasons.push("The purchase order has no PO Date and no Created Time");
   reasons.push(...planLines(po, settings).reasons);

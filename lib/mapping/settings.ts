@@ -67,6 +67,8 @@ export const SettingsSchema = z.object({
   checkboxField: apiName.default("Add_to_Xero"),
   /** API name of the vendor lookup (the seed labels it "Client Name"). */
   vendorField: apiName.default("Vendor_Name"),
+  /** What the vendor field is called on the user's Zoho layout, for reasons ("Client Name"). */
+  vendorLabel: z.string().trim().min(1).max(60).default("Client Name"),
   /** Purchases account for every line without an override ("300" in Xero's default chart). */
   defaultAccountCode: accountCode.default("300"),
   /** Per-product account codes; the first entry matching the product id or code wins. */
