@@ -8,10 +8,14 @@ export const keys = {
   // OAuth tokens (values encrypted with ENCRYPTION_KEY, see lib/secrets.ts).
   zohoToken: () => ["tokens", "zoho"] as const,
   zohoAccessToken: () => ["tokens", "zoho_access"] as const,
+  // Short lease so only one process mints a Zoho access token at a time (Zoho caps mints).
+  zohoMintLease: () => ["tokens", "zoho_mint_lease"] as const,
   xeroToken: () => ["tokens", "xero"] as const,
   xeroAccessToken: () => ["tokens", "xero_access"] as const,
   xeroTenant: () => ["xero", "tenant"] as const,
   oauthState: (state: string) => ["oauth_state", state] as const,
+  // Why the last OAuth callback of an admin session failed, shown once on the connections page.
+  oauthError: (sessionId: string) => ["oauth_error", sessionId] as const,
 
   // Zoho vendor id → Xero ContactID.
   contact: (zohoVendorId: string) => ["contacts", zohoVendorId] as const,
@@ -42,5 +46,6 @@ export const keys = {
   runLease: (module: Module) => ["run_lease", module] as const,
 
   settings: () => ["settings"] as const,
+  session: (id: string) => ["sessions", id] as const,
   rateLimit: (bucket: string, window: number) => ["rate_limit", bucket, window] as const,
 } as const;

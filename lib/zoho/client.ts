@@ -1,0 +1,470 @@
+/**
+ * Zoho CRM client for Purchase_Orders (API v8): list changed records page by page, fetch one with
+ * its line items, write sync results back in batches of 100 without firing workflows, read the
+ * field list. Tokens come from ZohoTokens; 429, 5xx, timeouts and dropped connections are retried
+ * with back-off inside a bounded budget; every answer is checked with zod; errors are ZohoErrors
+ * that name Zoho's code and message and never a token.
+ */
+import type { Secrets } from "../secrets.ts";
+import { giveUp, Redactor, ZohoError } from "./errors.ts";
+import {
+  backoffMs,
+  fetchOnce,
+  type HttpAnswer,
+  type RetryPolicy,
+  Semaphore,
+  sleep,
+} from "./http.ts";
+import {
+  ErrorBody,
+  FieldsResponse,
+  GetResponse,
+  ListResponse,
+  UpdateResponse,
+  ZohoId,
+  type ZohoListRecord,
+} from "./schemas.ts";
+import { zohoDateTime } from "./time.ts";
+import { type ConnectionStatus, ZohoTokens } from "./tokens.ts";
+
+export type { ZohoListRecord } from "./schemas.ts";
+export type { ConnectionStatus } from "./tokens.ts";
+
+export interface ZohoClientOptions {
+  kv: Deno.Kv;
+  secrets: Secrets;
+  /** ZOHO_ACCOUNTS_URL: the data centre's accounts server (the API domain comes from its tokens). */
+  accountsUrl: string;
+  clientId?: string;
+  clientSecret?: string;
+  /** ZOHO_REFRESH_TOKEN: used only while KV holds no refresh token. */
+  refreshTokenSeed?: string;
+  retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** Per HTTP attempt, body included. */
+  timeoutMs?: number;
+  /** Requests in flight at once (Zoho allows 5 to 25 per org and app). */
+  concurrency?: number;
+}
+
+export interface ZohoUpdateResult {
+  id: string;
+  ok: boolean;
+  /** Modified_Time Zoho gave the record with this write (remember it: our own write is not a change). */
+  modifiedTime?: string;
+  code?: string;
+  message?: string;
+}
+
+export const ZOHO_SCOPES = [
+  "ZohoCRM.modules.purchaseorders.ALL",
+  "ZohoCRM.settings.fields.READ",
+  "ZohoCRM.notifications.ALL",
+];
+
+type Endpoint = "list" | "get" | "update" | "fields";
+
+const MODULE_PATH = "/crm/v8/Purchase_Orders";
+const PER_PAGE = 200;
+const PAGE_LIMIT = 2000; // records `page` can reach; beyond, page_token
+const MAX_PAGES = 5000;
+const BATCH_SIZE = 100;
+const MAX_LIST_FIELDS = 50;
+const FIELDS_TTL_MS = 10 * 60_000;
+const LINE_ITEM_KEYS = ["Purchase_Items", "Purchased_Items", "Product_Details"];
+
+const LABEL: Record<Endpoint, string> = {
+  list: "purchase order list",
+  get: "purchase order fetch",
+  update: "write-back",
+  fields: "field list",
+};
+
+export class ZohoClient {
+  /** HTTP calls this instance made to the CRM API (retries included); token calls only by endpoint. */
+  readonly calls: { total: number; byEndpoint: Record<string, number> } = {
+    total: 0,
+    byEndpoint: {},
+  };
+  readonly #tokens: ZohoTokens;
+  readonly #policy: RetryPolicy;
+  readonly #timeoutMs: number;
+  readonly #limiter: Semaphore;
+  readonly #redactor = new Redactor();
+  readonly #clientId?: string;
+  #fields?: { at: number; names: string[] };
+
+  constructor(opts: ZohoClientOptions) {
+    this.#policy = {
+      attempts: Math.max(1, opts.retry?.attempts ?? 5),
+      baseDelayMs: opts.retry?.baseDelayMs ?? 500,
+      maxDelayMs: opts.retry?.maxDelayMs ?? 15_000,
+    };
+    this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#limiter = new Semaphore(opts.concurrency ?? 5);
+    this.#clientId = opts.clientId;
+    this.#tokens = new ZohoTokens({
+      kv: opts.kv,
+      secrets: opts.secrets,
+      accountsUrl: opts.accountsUrl,
+      clientId: opts.clientId,
+      clientSecret: opts.clientSecret,
+      refreshTokenSeed: opts.refreshTokenSeed,
+      policy: this.#policy,
+      timeoutMs: this.#timeoutMs,
+      redactor: this.#redactor,
+      count: (endpoint) => this.#count(endpoint, false),
+    });
+  }
+
+  /**
+   * Records modified after `since` (strictly, to the second), oldest first, one page (≤ 200) at a
+   * time: `page` for the first 2,000, then `page_token`. `Modified_Time` is always requested; line
+   * items never come with a list. A record is yielded once per Modified_Time.
+   */
+  async *listChanged(opts: { since?: string; fields: string[] }): AsyncGenerator<ZohoListRecord[]> {
+    const names = [...new Set(["Modified_Time", ...opts.fields])].filter((f) => f && f !== "id");
+    if (names.length > MAX_LIST_FIELDS) {
+      throw new ZohoError({
+        code: "TOO_MANY_FIELDS",
+        message:
+          `Zoho lists at most ${MAX_LIST_FIELDS} fields per call; ${names.length} were asked for.`,
+      });
+    }
+    const headers: Record<string, string> = {};
+    if (opts.since !== undefined) headers["If-Modified-Since"] = this.#since(opts.since);
+    const base = {
+      fields: names.join(","),
+      sort_by: "Modified_Time",
+      sort_order: "asc",
+      per_page: String(PER_PAGE),
+    };
+    const seen = new Set<string>();
+    let page = 1;
+    let pageToken: string | undefined;
+    for (let i = 0; i < MAX_PAGES; i++) {
+      const query: Record<string, string> = pageToken
+        ? { ...base, page_token: pageToken }
+        : { ...base, page: String(page) };
+      const answer = await this.#send("list", "GET", MODULE_PATH, { query, headers });
+      if (answer.status === 204 || answer.status === 304) return;
+      if (answer.status !== 200) throw this.#errorFrom("list", answer);
+      const parsed = ListResponse.safeParse(answer.json);
+      if (!parsed.success) throw this.#unexpected("list", answer);
+      const { data, info } = parsed.data;
+      const fresh = data.filter((r) => {
+        const key = `${r.id}@${r.Modified_Time}`;
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      }) as ZohoListRecord[];
+      if (fresh.length > 0) yield fresh;
+      if (!info.more_records || data.length === 0) return;
+      if (!pageToken && page * PER_PAGE < PAGE_LIMIT) {
+        page++;
+      } else if (info.next_page_token) {
+        pageToken = info.next_page_token;
+      } else {
+        throw new ZohoError({
+          code: "PAGINATION_FAILED",
+          message: "Zoho said more records follow past 2,000 but gave no next_page_token.",
+        });
+      }
+    }
+    throw new ZohoError({
+      code: "PAGINATION_FAILED",
+      message: `Zoho list did not end after ${MAX_PAGES} pages.`,
+    });
+  }
+
+  /** One purchase order with its line items (Purchase_Items), or null when Zoho has no such record. */
+  async getPurchaseOrder(id: string): Promise<Record<string, unknown> | null> {
+    this.#checkId(id);
+    const answer = await this.#send("get", "GET", `${MODULE_PATH}/${id}`, {});
+    if (answer.status === 204 || answer.status === 304 || answer.status === 404) return null;
+    if (answer.status === 200) {
+      const parsed = GetResponse.safeParse(answer.json);
+      if (!parsed.success) throw this.#unexpected("get", answer);
+      return parsed.data.data.find((r) => r.id === id) ?? parsed.data.data[0] ?? null;
+    }
+    // A well-formed id that names no record comes back as INVALID_DATA.
+    if (answer.status === 400 && ErrorBody.safeParse(answer.json).data?.code === "INVALID_DATA") {
+      return null;
+    }
+    throw this.#errorFrom("get", answer);
+  }
+
+  /**
+   * Writes fields back, 100 records per PUT with `trigger: []` (no workflow fires again). Each
+   * record gets its own outcome; a batch that fails as a whole marks each of its records failed.
+   * Line items are refused: a write-back must never replace them.
+   */
+  async updateRecords(
+    records: Array<{ id: string } & Record<string, unknown>>,
+  ): Promise<ZohoUpdateResult[]> {
+    for (const r of records) {
+      this.#checkId(r.id);
+      const bad = LINE_ITEM_KEYS.find((k) => k in r);
+      if (bad) {
+        throw new ZohoError({
+          code: "INVALID_ARGUMENT",
+          message: `A Zoho write-back must not send ${bad} (it would replace the line items).`,
+        });
+      }
+    }
+    const results: ZohoUpdateResult[] = [];
+    for (let i = 0; i < records.length; i += BATCH_SIZE) {
+      const batch = records.slice(i, i + BATCH_SIZE);
+      try {
+        const answer = await this.#send("update", "PUT", MODULE_PATH, {
+          body: { data: batch, trigger: [] },
+        });
+        const parsed = UpdateResponse.safeParse(answer.json);
+        if (!parsed.success || parsed.data.data.length !== batch.length) {
+          throw answer.status >= 400
+            ? this.#errorFrom("update", answer)
+            : this.#unexpected("update", answer);
+        }
+        batch.forEach((rec, j) => results.push(this.#outcome(rec.id, parsed.data.data[j])));
+      } catch (err) {
+        if (!(err instanceof ZohoError)) throw err;
+        for (const rec of batch) {
+          results.push({ id: rec.id, ok: false, code: err.code, message: err.message });
+        }
+      }
+    }
+    return results;
+  }
+
+  /** API names of the Purchase_Orders fields (cached for 10 minutes). */
+  async fieldNames(): Promise<string[]> {
+    if (this.#fields && Date.now() - this.#fields.at < FIELDS_TTL_MS) {
+      return [...this.#fields.names];
+    }
+    const answer = await this.#send("fields", "GET", "/crm/v8/settings/fields", {
+      query: { module: "Purchase_Orders" },
+    });
+    if (answer.status !== 200) throw this.#errorFrom("fields", answer);
+    const parsed = FieldsResponse.safeParse(answer.json);
+    if (!parsed.success) throw this.#unexpected("fields", answer);
+    const names = parsed.data.fields.map((f) => f.api_name);
+    this.#fields = { at: Date.now(), names };
+    return [...names];
+  }
+
+  /** Connection state from KV (no API call). */
+  status(): Promise<ConnectionStatus> {
+    return this.#tokens.status();
+  }
+
+  /** Where to send an admin to grant access (offline, so Zoho returns a refresh token). */
+  authorizeUrl(state: string, redirectUri: string): string {
+    if (!this.#clientId) {
+      throw new ZohoError({ code: "NOT_CONFIGURED", message: "ZOHO_CLIENT_ID is not set." });
+    }
+    const url = new URL(`${this.#tokens.accountsUrl}/oauth/v2/auth`);
+    url.search = new URLSearchParams({
+      response_type: "code",
+      client_id: this.#clientId,
+      scope: ZOHO_SCOPES.join(","),
+      redirect_uri: redirectUri,
+      state,
+      access_type: "offline",
+      prompt: "consent",
+    }).toString();
+    return url.toString();
+  }
+
+  /** Finishes the OAuth flow: swaps the code for tokens and stores the refresh token encrypted. */
+  exchangeCode(code: string, redirectUri: string, accountsServer?: string): Promise<void> {
+    return this.#tokens.exchangeCode(code, redirectUri, accountsServer);
+  }
+
+  disconnect(): Promise<void> {
+    return this.#tokens.disconnect();
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  #count(endpoint: string, api: boolean): void {
+    this.calls.byEndpoint[endpoint] = (this.calls.byEndpoint[endpoint] ?? 0) + 1;
+    if (api) this.calls.total++;
+  }
+
+  #checkId(id: unknown): void {
+    if (!ZohoId.safeParse(id).success) {
+      throw new ZohoError({
+        code: "INVALID_ID",
+        message: "A Zoho record id is a string of digits.",
+      });
+    }
+  }
+
+  #since(value: string): string {
+    try {
+      return zohoDateTime(value);
+    } catch {
+      throw new ZohoError({
+        code: "INVALID_ARGUMENT",
+        message: "Zoho list: `since` must be a date-time such as 2025-07-25T15:26:49+05:30.",
+      });
+    }
+  }
+
+  /**
+   * One API request with its retry budget: a refused access token is re-minted once; 429, 5xx,
+   * timeouts, dropped connections and unreadable bodies are retried with back-off. Other answers
+   * (2xx, 204, 4xx) are returned for the caller to read.
+   */
+  async #send(
+    endpoint: Endpoint,
+    method: "GET" | "PUT",
+    path: string,
+    init: { query?: Record<string, string>; body?: unknown; headers?: Record<string, string> },
+  ): Promise<HttpAnswer> {
+    let reminted = false;
+    for (let attempt = 1;;) {
+      const token = await this.#tokens.accessToken();
+      const qs = init.query ? `?${new URLSearchParams(init.query)}` : "";
+      const headers: Record<string, string> = {
+        ...init.headers,
+        authorization: `Zoho-oauthtoken ${token.token}`,
+      };
+      if (init.body !== undefined) headers["content-type"] = "application/json";
+      let failure: ZohoError;
+      let retryAfterMs: number | undefined;
+      try {
+        const answer = await this.#limiter.run(() => {
+          this.#count(endpoint, true);
+          return fetchOnce(
+            LABEL[endpoint],
+            `${token.apiDomain}${path}${qs}`,
+            {
+              method,
+              headers,
+              body: init.body === undefined ? undefined : JSON.stringify(init.body),
+            },
+            this.#timeoutMs,
+            this.#redactor,
+          );
+        });
+        if (answer.status === 401 && isTokenRefused(answer.json)) {
+          await this.#tokens.invalidate(token);
+          if (!reminted) {
+            reminted = true;
+            continue;
+          }
+          throw new ZohoError({
+            code: "INVALID_TOKEN",
+            message:
+              "Zoho refused a freshly minted access token (INVALID_TOKEN); reconnect Zoho if this persists.",
+            status: 401,
+          });
+        }
+        if (answer.status === 429 || answer.status >= 500) {
+          failure = this.#errorFrom(endpoint, answer);
+          retryAfterMs = answer.retryAfterMs;
+        } else if (answer.malformed && answer.status < 300) {
+          failure = new ZohoError({
+            code: "MALFORMED_RESPONSE",
+            message: `Zoho ${LABEL[endpoint]}: the answer was not valid JSON`,
+            status: answer.status,
+            retryable: true,
+          });
+        } else {
+          return answer;
+        }
+      } catch (err) {
+        if (!(err instanceof ZohoError) || !err.retryable) throw err;
+        failure = err;
+      }
+      if (attempt >= this.#policy.attempts) throw giveUp(failure, attempt);
+      await sleep(backoffMs(this.#policy, attempt, retryAfterMs));
+      attempt++;
+    }
+  }
+
+  #errorFrom(endpoint: Endpoint, answer: HttpAnswer): ZohoError {
+    const body = ErrorBody.safeParse(answer.json);
+    const code = body.success
+      ? body.data.code
+      : answer.status === 429
+      ? "TOO_MANY_REQUESTS"
+      : answer.status >= 500
+      ? "INTERNAL_ERROR"
+      : `HTTP_${answer.status}`;
+    const details = body.success ? body.data.details : undefined;
+    const zohoMessage = body.success && body.data.message ? ` (${body.data.message})` : "";
+    const hint = code === "OAUTH_SCOPE_MISMATCH"
+      ? ": reconnect Zoho and grant the purchase order and field scopes"
+      : code === "INVALID_HOST" || code === "INVALID_URL_PATTERN"
+      ? ": check ZOHO_ACCOUNTS_URL (data centre)"
+      : "";
+    return new ZohoError({
+      code,
+      message: this.#redactor.redact(
+        `Zoho ${LABEL[endpoint]} failed: ${code}${zohoMessage}${describe(details)}${hint}`,
+      ),
+      status: answer.status,
+      retryable: answer.status === 429 || answer.status >= 500,
+      details,
+    });
+  }
+
+  #unexpected(endpoint: Endpoint, answer: HttpAnswer): ZohoError {
+    return new ZohoError({
+      code: "UNEXPECTED_RESPONSE",
+      message: `Zoho ${LABEL[endpoint]}: HTTP ${answer.status} with a body of an unexpected shape`,
+      status: answer.status,
+    });
+  }
+
+  #outcome(
+    id: string,
+    entry: {
+      code: string;
+      status: string;
+      message: string;
+      details?: Record<string, unknown> | null;
+    },
+  ): ZohoUpdateResult {
+    const details = entry.details ?? undefined;
+    if (entry.status === "success") {
+      const modified = details?.Modified_Time;
+      return {
+        id,
+        ok: true,
+        modifiedTime: typeof modified === "string" ? modified : undefined,
+        code: entry.code,
+      };
+    }
+    return {
+      id,
+      ok: false,
+      code: entry.code,
+      message: this.#redactor.redact(
+        `Zoho write-back failed: ${entry.code}${entry.message ? ` (${entry.message})` : ""}${
+          describe(details)
+        }`,
+      ),
+    };
+  }
+}
+
+function isTokenRefused(json: unknown): boolean {
+  const code = ErrorBody.safeParse(json).data?.code;
+  return code === "INVALID_TOKEN" || code === "AUTHENTICATION_FAILURE";
+}
+
+/** The parts of Zoho's `details` that tell a person what to fix. */
+function describe(details: Record<string, unknown> | undefined): string {
+  if (!details) return "";
+  const parts: string[] = [];
+  if (typeof details.api_name === "string") parts.push(`field ${details.api_name}`);
+  if (typeof details.param === "string") parts.push(`parameter ${details.param}`);
+  if (typeof details.expected_data_type === "string") {
+    parts.push(`expected ${details.expected_data_type}`);
+  }
+  if (details.maximum_length !== undefined) parts.push(`at most ${details.maximum_length}`);
+  if (details.limit !== undefined) parts.push(`limit ${details.limit}`);
+  return parts.length ? ` [${parts.join(", ")}]` : "";
+}
