@@ -1,0 +1,117 @@
+/**
+ * Calls to Xero's accounting API through xero-node's AccountingApi, each one passing the
+ * organisation's limiter and retried on 429 (after Retry-After), 5xx and dropped connections.
+ * A 401 gets one fresh token. xero-node is imported on first use: loading it costs ~0.3 s.
+ */
+import type { AccountingApi } from "xero-node";
+import { fromRejection, headerMap, parseRejection, XeroError } from "./errors.ts";
+import { limiterFor, type LimiterOptions, type TenantLimiter } from "./limiter.ts";
+import type { XeroTokens } from "./tokens.ts";
+
+let xeroNode: Promise<typeof import("xero-node")> | undefined;
+const loadXeroNode = () => (xeroNode ??= import("xero-node"));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface ApiOptions {
+  apiUrl: string;
+  tokens: XeroTokens;
+  limits: LimiterOptions;
+  attempts: number;
+  maxWaitMs: number;
+  timeoutMs: number;
+  count: (endpoint: string) => void;
+}
+
+type Answer<T> = Promise<{ response: { headers?: unknown }; body: T }>;
+
+export class XeroApi {
+  private api?: AccountingApi;
+
+  constructor(private readonly opts: ApiOptions) {}
+
+  limiter(tenantId: string): TenantLimiter {
+    return limiterFor(this.opts.apiUrl, tenantId, this.opts.limits);
+  }
+
+  private async accounting(): Promise<AccountingApi> {
+    if (!this.api) {
+      const { AccountingApi } = await loadXeroNode();
+      this.api = new AccountingApi(`${this.opts.apiUrl}/api.xro/2.0`);
+    }
+    return this.api;
+  }
+
+  /** One logical call; `endpoint` names it in call counts ("invoices.put", "contacts.get", ...). */
+  async call<T>(
+    endpoint: string,
+    tenantId: string,
+    run: (api: AccountingApi) => Answer<T>,
+  ): Promise<T> {
+    const api = await this.accounting();
+    const limiter = this.limiter(tenantId);
+    let rejected: string | undefined;
+    let authRetried = false;
+    let failures = 0;
+    let rateLimited = 0;
+    for (;;) {
+      const token = await this.opts.tokens.accessToken(rejected);
+      const release = await limiter.acquire();
+      let err: XeroError;
+      try {
+        this.opts.count(endpoint);
+        api.accessToken = token;
+        const answer = await withTimeout(run(api), this.opts.timeoutMs);
+        limiter.observe(headerMap(answer.response?.headers));
+        return answer.body;
+      } catch (raw) {
+        const parsed = parseRejection(raw);
+        limiter.observe(parsed.headers);
+        err = fromRejection(raw, endpoint, [token, ...this.opts.tokens.knownSecrets()]);
+      } finally {
+        release();
+      }
+      if (err.status === 401 && !authRetried) {
+        authRetried = true; // one fresh token per call, then give up
+        rejected = token;
+        continue;
+      }
+      if (err.kind === "daily_limit") {
+        limiter.markDayExhausted(err.retryAfterMs);
+        throw err;
+      }
+      if (!err.retryable) throw err;
+      let wait: number;
+      if (err.kind === "rate_limit") {
+        if (++rateLimited > 10) throw err;
+        wait = err.retryAfterMs ?? (err.problem === "concurrent" ? 250 * rateLimited : 1000);
+        if (wait > this.opts.maxWaitMs) throw err;
+        limiter.pause(wait);
+      } else {
+        if (++failures >= this.opts.attempts) throw err;
+        wait = Math.min(this.opts.maxWaitMs, 200 * 2 ** (failures - 1)) *
+          (0.75 + Math.random() * 0.5);
+      }
+      await sleep(wait);
+    }
+  }
+}
+
+/** Xero-node takes no abort signal: stop waiting, and keep the late answer from going unhandled. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new XeroError(`Xero did not answer within ${Math.round(ms / 1000)} s`, {
+            status: 0,
+            kind: "network",
+          }),
+        ),
+      ms,
+    );
+  });
+  p.catch(() => {});
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

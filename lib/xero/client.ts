@@ -1,0 +1,335 @@
+/**
+ * The Xero client the sync engine and pages use: tokens, tenant choice, contacts, bills and
+ * reference lists for one app installation. Every HTTP request it makes is counted in `calls`.
+ */
+import { z } from "zod";
+import type { Secrets } from "../secrets.ts";
+import { keys } from "../store/keys.ts";
+import { XeroApi } from "./api.ts";
+import { findBills, getBills, listBillsSince, upsertBills } from "./bills.ts";
+import { forgetContacts, listContacts, resolveContacts } from "./contacts.ts";
+import { errorFromResponse, headerMap, XeroError } from "./errors.ts";
+import { existingLimiter } from "./limiter.ts";
+import { XeroTokens } from "./tokens.ts";
+import type { BillResult, BillSummary, XeroInvoice, XeroStatus, XeroTenant } from "./types.ts";
+
+export interface XeroClientOptions {
+  kv: Deno.Kv;
+  secrets: Secrets;
+  /** XERO_LOGIN_URL (authorize), XERO_IDENTITY_URL (tokens), XERO_API_URL (API, /connections). */
+  loginUrl: string;
+  identityUrl: string;
+  apiUrl: string;
+  clientId?: string;
+  clientSecret?: string;
+  /** XERO_REFRESH_TOKEN: used only while KV holds no token. */
+  refreshTokenSeed?: string;
+  /** XERO_TENANT_ID: which organisation, unless one was chosen in the app. */
+  tenantId?: string;
+  limits?: { concurrent?: number; perMinute?: number; windowMs?: number };
+  retry?: { attempts?: number; maxWaitMs?: number };
+  /** Give up waiting for one answer after this long (default 60 s). */
+  requestTimeoutMs?: number;
+}
+
+export const XERO_SCOPES =
+  "offline_access accounting.transactions accounting.contacts accounting.settings";
+
+const connectionSchema = z.array(z.object({
+  tenantId: z.string(),
+  tenantName: z.string().nullish(),
+  tenantType: z.string().nullish(),
+}));
+
+const storedTenant = z.object({
+  tenantId: z.string(),
+  tenantName: z.string(),
+  /** "choice": picked in the app; "env": XERO_TENANT_ID; "default": the first connection. */
+  source: z.enum(["choice", "env", "default"]).optional(),
+});
+
+const trim = (u: string) => u.replace(/\/+$/, "");
+
+export class XeroClient {
+  readonly calls: { total: number; byEndpoint: Record<string, number> } = {
+    total: 0,
+    byEndpoint: {},
+  };
+  /** Why vendors were left out of the last resolveContacts result (vendor id → message). */
+  readonly contactFailures = new Map<string, string>();
+  private readonly tokens: XeroTokens;
+  private readonly api: XeroApi;
+  private readonly apiUrl: string;
+  private tenantCache?: XeroTenant;
+
+  constructor(private readonly opts: XeroClientOptions) {
+    this.apiUrl = trim(opts.apiUrl);
+    const count = (ep: string) => this.count(ep);
+    this.tokens = new XeroTokens({
+      kv: opts.kv,
+      secrets: opts.secrets,
+      identityUrl: trim(opts.identityUrl),
+      clientId: opts.clientId,
+      clientSecret: opts.clientSecret,
+      refreshTokenSeed: opts.refreshTokenSeed,
+      count,
+    });
+    this.api = new XeroApi({
+      apiUrl: this.apiUrl,
+      tokens: this.tokens,
+      limits: {
+        concurrent: opts.limits?.concurrent ?? 5,
+        perMinute: opts.limits?.perMinute ?? 60,
+        windowMs: opts.limits?.windowMs ?? 60_000,
+      },
+      attempts: opts.retry?.attempts ?? 5,
+      maxWaitMs: opts.retry?.maxWaitMs ?? 65_000,
+      timeoutMs: opts.requestTimeoutMs ?? 60_000,
+      count,
+    });
+  }
+
+  // ---- connection ------------------------------------------------------------------------------
+
+  authorizeUrl(state: string, redirectUri: string): string {
+    const params = new URLSearchParams({
+      response_type: "code",
+      client_id: this.opts.clientId ?? "",
+      redirect_uri: redirectUri,
+      scope: XERO_SCOPES,
+      state,
+    });
+    return `${trim(this.opts.loginUrl)}/identity/connect/authorize?${params}`;
+  }
+
+  async exchangeCode(code: string, redirectUri: string): Promise<void> {
+    await this.tokens.exchangeCode(code, redirectUri);
+    // A new consent may cover other organisations: keep the choice only if still connected.
+    const conns = await this.connections();
+    const stored = storedTenant.safeParse((await this.opts.kv.get(keys.xeroTenant())).value);
+    if (stored.success && conns.some((c) => c.tenantId === stored.data.tenantId)) return;
+    this.tenantCache = undefined;
+    await this.opts.kv.delete(keys.xeroTenant());
+    if (conns.length) await this.tenant();
+  }
+
+  /** The organisations this app is connected to (GET /connections, with fetch). */
+  async connections(): Promise<XeroTenant[]> {
+    let rejected: string | undefined;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const token = await this.tokens.accessToken(rejected);
+      this.count("connections");
+      let res: Response;
+      try {
+        res = await fetch(`${this.apiUrl}/connections`, {
+          headers: { authorization: `Bearer ${token}`, accept: "application/json" },
+          signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 60_000),
+        });
+      } catch (e) {
+        if (attempt === 3) {
+          throw new XeroError(`Xero connections: connection failed (${(e as Error).name})`, {
+            status: 0,
+            kind: "network",
+          });
+        }
+        continue;
+      }
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch { /* keep the text */ }
+      if (res.status === 401 && rejected !== token) {
+        rejected = token;
+        continue;
+      }
+      if (!res.ok) {
+        const err = errorFromResponse(res.status, body, headerMap(res.headers), "connections", [
+          token,
+          ...this.tokens.knownSecrets(),
+        ]);
+        if (!err.retryable || attempt === 3) throw err;
+        continue;
+      }
+      const parsed = connectionSchema.safeParse(body);
+      if (!parsed.success) {
+        throw new XeroError("Xero connections: unexpected answer", { status: 502, kind: "server" });
+      }
+      return parsed.data
+        .filter((c) => !c.tenantType || c.tenantType === "ORGANISATION")
+        .map((c) => ({ tenantId: c.tenantId, tenantName: c.tenantName ?? "" }));
+    }
+    throw new XeroError("Xero connections: no answer", { status: 0, kind: "network" });
+  }
+
+  /**
+   * The organisation to work in: the one chosen in the app, else XERO_TENANT_ID, else the first
+   * connection. Remembered in KV, so this costs a call only the first time.
+   */
+  async tenant(): Promise<XeroTenant> {
+    if (this.tenantCache) return this.tenantCache;
+    const stored = storedTenant.safeParse((await this.opts.kv.get(keys.xeroTenant())).value);
+    const env = this.opts.tenantId;
+    if (
+      stored.success &&
+      (stored.data.source === "choice" || !env || stored.data.tenantId === env)
+    ) {
+      this.tenantCache = { tenantId: stored.data.tenantId, tenantName: stored.data.tenantName };
+      return this.tenantCache;
+    }
+    const conns = await this.connections();
+    const pick = env ? conns.find((c) => c.tenantId === env) : conns[0];
+    if (!pick) {
+      throw new XeroError(
+        env
+          ? `XERO_TENANT_ID ${env} is not among the organisations connected to this app`
+          : "No Xero organisation is connected to this app: connect Xero again",
+        { status: 403, kind: "auth", retryable: false },
+      );
+    }
+    await this.opts.kv.set(keys.xeroTenant(), { ...pick, source: env ? "env" : "default" });
+    this.tenantCache = pick;
+    return pick;
+  }
+
+  async chooseTenant(tenantId: string): Promise<void> {
+    const pick = (await this.connections()).find((c) => c.tenantId === tenantId);
+    if (!pick) {
+      throw new XeroError(`Organisation ${tenantId} is not connected to this app`, {
+        status: 404,
+        kind: "validation",
+        retryable: false,
+      });
+    }
+    await this.opts.kv.set(keys.xeroTenant(), { ...pick, source: "choice" });
+    this.tenantCache = pick;
+  }
+
+  async disconnect(): Promise<void> {
+    await this.tokens.clear();
+    await this.opts.kv.delete(keys.xeroTenant());
+    this.tenantCache = undefined;
+  }
+
+  /** Cheap: reads KV and the last rate-limit headers seen; makes no call to Xero. */
+  async status(): Promise<XeroStatus> {
+    if (!this.opts.clientId || !this.opts.clientSecret) {
+      return {
+        state: "not_connected",
+        message: "XERO_CLIENT_ID and XERO_CLIENT_SECRET are not set",
+      };
+    }
+    const [token, tenantEntry] = await Promise.all([
+      this.tokens.read(),
+      this.opts.kv.get(keys.xeroTenant()),
+    ]);
+    if (!token && !this.opts.refreshTokenSeed) {
+      return { state: "not_connected", message: "Xero is not connected" };
+    }
+    const tenant = storedTenant.safeParse(tenantEntry.value);
+    const base: XeroStatus = {
+      state: "connected",
+      ...(tenant.success
+        ? { tenantId: tenant.data.tenantId, tenantName: tenant.data.tenantName }
+        : {}),
+      ...(token?.expiresAt ? { tokenExpiresAt: new Date(token.expiresAt).toISOString() } : {}),
+    };
+    if (token?.failure) return { ...base, state: "error", message: token.failure };
+    const limiter = tenant.success ? existingLimiter(this.apiUrl, tenant.data.tenantId) : undefined;
+    const day = limiter?.dayLeft();
+    return {
+      ...base,
+      ...(day !== undefined ? { dayLimitRemaining: day } : {}),
+      ...(limiter?.minRemaining !== undefined ? { minLimitRemaining: limiter.minRemaining } : {}),
+    };
+  }
+
+  // ---- contacts and bills ----------------------------------------------------------------------
+
+  /**
+   * Zoho vendor id → Xero ContactID (DESIGN §6 order), creating missing contacts. Vendors that
+   * could not be resolved are left out; `contactFailures` says why.
+   */
+  async resolveContacts(
+    vendors: Array<{ zohoVendorId: string; name: string }>,
+  ): Promise<Map<string, string>> {
+    const { tenantId } = await this.tenant();
+    const { resolved, failures } = await resolveContacts(
+      { kv: this.opts.kv, api: this.api, tenantId },
+      vendors,
+    );
+    this.contactFailures.clear();
+    for (const [id, message] of failures) this.contactFailures.set(id, message);
+    return resolved;
+  }
+
+  /** Drops cached vendor → contact mappings (e.g. the contact was archived in Xero). */
+  forgetContacts(zohoVendorIds: string[]): Promise<void> {
+    return forgetContacts(this.opts.kv, zohoVendorIds);
+  }
+
+  /**
+   * Creates (no invoiceID) or updates (invoiceID) bills, one result per key. Throws only before
+   * anything was sent (not connected, daily limit known to be used up); a failure after that is
+   * reported on each affected bill, with `kind` telling a failed call from a rejected bill.
+   */
+  async upsertBills(
+    items: Array<{ key: string; invoice: XeroInvoice }>,
+  ): Promise<Map<string, BillResult>> {
+    const { tenantId } = await this.tenant();
+    return upsertBills({ api: this.api, tenantId }, items);
+  }
+
+  async getBills(invoiceIDs: string[]): Promise<Map<string, BillSummary>> {
+    const { tenantId } = await this.tenant();
+    return getBills({ api: this.api, tenantId }, invoiceIDs);
+  }
+
+  async findBills(invoiceNumbers: string[]): Promise<BillSummary[]> {
+    const { tenantId } = await this.tenant();
+    return findBills({ api: this.api, tenantId }, invoiceNumbers);
+  }
+
+  async *listBillsSince(modifiedSince?: Date): AsyncGenerator<BillSummary[]> {
+    const { tenantId } = await this.tenant();
+    yield* listBillsSince({ api: this.api, tenantId }, modifiedSince);
+  }
+
+  // ---- reference lists (settings dropdowns) ----------------------------------------------------
+
+  async accounts(): Promise<Array<{ code: string; name: string; type: string }>> {
+    const { tenantId } = await this.tenant();
+    const body = await this.api.call("accounts", tenantId, (a) => a.getAccounts(tenantId));
+    return (body.accounts ?? [])
+      .filter((a) => a.code && String(a.status ?? "ACTIVE") === "ACTIVE" && !a.systemAccount)
+      .map((a) => ({ code: a.code!, name: a.name ?? "", type: String(a.type ?? "") }));
+  }
+
+  async taxRates(): Promise<Array<{ taxType: string; name: string; rate: number }>> {
+    const { tenantId } = await this.tenant();
+    const body = await this.api.call("taxrates", tenantId, (a) => a.getTaxRates(tenantId));
+    return (body.taxRates ?? [])
+      .filter((t) => t.taxType && String(t.status ?? "ACTIVE") === "ACTIVE")
+      .map((t) => ({
+        taxType: t.taxType!,
+        name: t.name ?? "",
+        rate: Number(t.effectiveRate ?? 0),
+      }));
+  }
+
+  async currencies(): Promise<string[]> {
+    const { tenantId } = await this.tenant();
+    const body = await this.api.call("currencies", tenantId, (a) => a.getCurrencies(tenantId));
+    return (body.currencies ?? []).map((c) => String(c.code ?? "")).filter(Boolean);
+  }
+
+  async contactsList(): Promise<Array<{ contactID: string; name: string }>> {
+    const { tenantId } = await this.tenant();
+    return listContacts(this.api, tenantId);
+  }
+
+  private count(ep: string) {
+    this.calls.total++;
+    this.calls.byEndpoint[ep] = (this.calls.byEndpoint[ep] ?? 0) + 1;
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * Xero OAuth tokens in KV (encrypted). Refresh tokens rotate on every use, so only one refresh may
+ * run at a time across all instances: a refresh first takes a claim written with a KV atomic
+ * check on the stored token's versionstamp; whoever loses waits and then uses the winner's token.
+ * The new token set is stored before its access token is used, so a crash never loses it.
+ */
+import { z } from "zod";
+import type { Secrets } from "../secrets.ts";
+import { keys } from "../store/keys.ts";
+import { errorFromResponse, headerMap, redact, XeroError } from "./errors.ts";
+
+const storedSchema = z.object({
+  refreshToken: z.string(),
+  accessToken: z.string().optional(),
+  expiresAt: z.number().optional(),
+  scope: z.string().optional(),
+  updatedAt: z.number(),
+  /** A refresh in progress somewhere: others wait for it instead of spending the same token. */
+  claim: z.object({ by: z.string(), until: z.number() }).optional(),
+  /** Xero refused this refresh token (invalid_grant): reconnecting is the only way on. */
+  failure: z.string().optional(),
+});
+export type StoredXeroToken = z.infer<typeof storedSchema>;
+
+const tokenResponse = z.object({
+  access_token: z.string().min(1),
+  refresh_token: z.string().min(1),
+  expires_in: z.coerce.number().positive(),
+  scope: z.string().optional(),
+});
+
+/** Refresh this long before expiry, so a token never expires mid-batch. */
+const EARLY_MS = 60_000;
+const CLAIM_MS = 30_000;
+const FETCH_TIMEOUT_MS = 20_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface TokenOptions {
+  kv: Deno.Kv;
+  secrets: Secrets;
+  identityUrl: string;
+  clientId?: string;
+  clientSecret?: string;
+  refreshTokenSeed?: string;
+  count: (endpoint: string) => void;
+}
+
+export class XeroTokens {
+  private readonly id = crypto.randomUUID();
+  private cache?: { token: string; expiresAt: number };
+  private inflight?: Promise<string>;
+  /** Plain secrets this instance has held, for scrubbing error texts. */
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly opts: TokenOptions) {
+    if (opts.clientSecret) this.seen.add(opts.clientSecret);
+    if (opts.refreshTokenSeed) this.seen.add(opts.refreshTokenSeed);
+  }
+
+  knownSecrets(): string[] {
+    return [...this.seen];
+  }
+
+  private remember(s: string) {
+    this.seen.add(s);
+    if (this.seen.size > 20) this.seen.delete(this.seen.values().next().value!);
+  }
+
+  /** A valid access token; `rejected` is one Xero just refused (forces a newer one). */
+  accessToken(rejected?: string): Promise<string> {
+    const c = this.cache;
+    if (c && c.token !== rejected && c.expiresAt - EARLY_MS > Date.now()) {
+      return Promise.resolve(c.token);
+    }
+    if (rejected && c?.token === rejected) this.cache = undefined;
+    this.inflight ??= this.obtain(rejected).finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  async read(): Promise<StoredXeroToken | null> {
+    const entry = await this.opts.kv.get(keys.xeroToken());
+    const parsed = storedSchema.safeParse(entry.value);
+    return parsed.success ? parsed.data : null;
+  }
+
+  private async obtain(rejected?: string): Promise<string> {
+    const { kv, secrets } = this.opts;
+    const key = keys.xeroToken();
+    // Bounded: a claim lasts CLAIM_MS, and we poll about every 100 ms.
+    for (let round = 0; round < 400; round++) {
+      const entry = await kv.get(key);
+      if (entry.value === null) {
+        if (!this.opts.refreshTokenSeed) throw notConnected();
+        await this.seed(entry.versionstamp);
+        continue;
+      }
+      const parsed = storedSchema.safeParse(entry.value);
+      if (!parsed.success) throw notConnected("the stored Xero token is unreadable");
+      const v = parsed.data;
+      if (v.accessToken && v.expiresAt && v.expiresAt - EARLY_MS > Date.now()) {
+        const token = await secrets.decrypt(v.accessToken);
+        if (token !== rejected) {
+          this.remember(token);
+          this.cache = { token, expiresAt: v.expiresAt };
+          return token;
+        }
+      }
+      if (v.failure) {
+        // An operator may have put a fresh XERO_REFRESH_TOKEN in the environment since.
+        const seed = this.opts.refreshTokenSeed;
+        if (seed && seed !== await secrets.decrypt(v.refreshToken)) {
+          await this.seed(entry.versionstamp);
+          continue;
+        }
+        throw new XeroError(v.failure, { status: 400, kind: "auth", retryable: false });
+      }
+      if (v.claim && v.claim.until > Date.now() && v.claim.by !== this.id) {
+        await sleep(80 + Math.random() * 60);
+        continue;
+      }
+      const claimed = await kv.atomic().check(entry)
+        .set(key, { ...v, claim: { by: this.id, until: Date.now() + CLAIM_MS } }).commit();
+      if (!claimed.ok) continue;
+      return await this.refresh(v, claimed.versionstamp);
+    }
+    throw new XeroError("Xero token refresh by another instance did not finish in time", {
+      status: 0,
+      kind: "network",
+    });
+  }
+
+  private async seed(versionstamp: string | null) {
+    const value: StoredXeroToken = {
+      refreshToken: await this.opts.secrets.encrypt(this.opts.refreshTokenSeed!),
+      updatedAt: Date.now(),
+    };
+    await this.opts.kv.atomic().check({ key: keys.xeroToken(), versionstamp })
+      .set(keys.xeroToken(), value).commit();
+  }
+
+  /** We hold the claim: spend the refresh token, store the new set, then hand it out. */
+  private async refresh(v: StoredXeroToken, versionstamp: string): Promise<string> {
+    const { kv, secrets } = this.opts;
+    const key = keys.xeroToken();
+    const old = await secrets.decrypt(v.refreshToken);
+    this.remember(old);
+    let res: z.infer<typeof tokenResponse>;
+    try {
+      res = await this.tokenCall({ grant_type: "refresh_token", refresh_token: old });
+    } catch (e) {
+      const failure = e instanceof XeroError && e.kind === "auth" ? e.message : undefined;
+      const cur = await kv.get(key);
+      if (cur.versionstamp === versionstamp) {
+        await kv.atomic().check(cur).set(key, { ...v, claim: undefined, failure }).commit();
+      }
+      throw e;
+    }
+    const next = await this.sealed(res);
+    let commit = await kv.atomic().check({ key, versionstamp }).set(key, next).commit();
+    if (!commit.ok) {
+      // Our claim ran out and the entry changed. Still ours to replace only if it holds the token
+      // we just spent; otherwise a newer set (a reconnect, another refresh) stays.
+      const cur = await kv.get(key);
+      const curValue = storedSchema.safeParse(cur.value);
+      if (curValue.success && await secrets.decrypt(curValue.data.refreshToken) === old) {
+        commit = await kv.atomic().check(cur).set(key, next).commit();
+      }
+      if (cur.value === null) throw notConnected("Xero was disconnected during a token refresh");
+    }
+    this.cache = { token: res.access_token, expiresAt: next.expiresAt! };
+    return res.access_token;
+  }
+
+  private async sealed(res: z.infer<typeof tokenResponse>): Promise<StoredXeroToken> {
+    this.remember(res.access_token);
+    this.remember(res.refresh_token);
+    return {
+      refreshToken: await this.opts.secrets.encrypt(res.refresh_token),
+      accessToken: await this.opts.secrets.encrypt(res.access_token),
+      expiresAt: Date.now() + res.expires_in * 1000,
+      scope: res.scope,
+      updatedAt: Date.now(),
+    };
+  }
+
+  /** Finishes the authorize flow: the new token set replaces whatever was stored. */
+  async exchangeCode(code: string, redirectUri: string): Promise<void> {
+    const res = await this.tokenCall({
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: redirectUri,
+    });
+    const next = await this.sealed(res);
+    await this.opts.kv.set(keys.xeroToken(), next);
+    this.cache = { token: res.access_token, expiresAt: next.expiresAt! };
+  }
+
+  /** Forgets the tokens here, and asks Xero to revoke them (best effort). */
+  async clear(): Promise<void> {
+    const stored = await this.read();
+    await this.opts.kv.delete(keys.xeroToken());
+    this.cache = undefined;
+    if (!stored || !this.opts.clientId || !this.opts.clientSecret) return;
+    try {
+      const token = await this.opts.secrets.decrypt(stored.refreshToken);
+      this.opts.count("revoke");
+      const res = await fetch(`${this.opts.identityUrl}/connect/revocation`, {
+        method: "POST",
+        headers: this.authHeaders(),
+        body: new URLSearchParams({ token, token_type_hint: "refresh_token" }),
+        signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+      });
+      await res.body?.cancel();
+    } catch {
+      // Revocation is a courtesy; the tokens are gone from here either way.
+    }
+  }
+
+  private authHeaders(): Record<string, string> {
+    const basic = btoa(`${this.opts.clientId}:${this.opts.clientSecret}`);
+    return {
+      authorization: `Basic ${basic}`,
+      "content-type": "application/x-www-form-urlencoded",
+      accept: "application/json",
+    };
+  }
+
+  /** POST /connect/token, retrying network and 5xx failures (the claim keeps others off). */
+  private async tokenCall(form: Record<string, string>) {
+    if (!this.opts.clientId || !this.opts.clientSecret) {
+      throw notConnected("XERO_CLIENT_ID and XERO_CLIENT_SECRET are not set");
+    }
+    const secrets = [...this.seen, ...Object.values(form)];
+    let last: XeroError | undefined;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      if (attempt > 1) await sleep(200 * 2 ** attempt);
+      this.opts.count("token");
+      let res: Response;
+      try {
+        res = await fetch(`${this.opts.identityUrl}/connect/token`, {
+          method: "POST",
+          headers: this.authHeaders(),
+          body: new URLSearchParams(form),
+          signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+        });
+      } catch (e) {
+        last = new XeroError(
+          redact(`Xero token endpoint: connection failed (${(e as Error).message})`, secrets),
+          { status: 0, kind: "network" },
+        );
+        continue;
+      }
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch { /* keep the text */ }
+      if (res.ok) {
+        const parsed = tokenResponse.safeParse(body);
+        if (parsed.success) return parsed.data;
+        last = new XeroError("Xero token endpoint: unexpected answer", {
+          status: res.status,
+          kind: "server",
+        });
+        continue;
+      }
+      const code = (body as { error?: unknown })?.error;
+      if (res.status === 400 || res.status === 401) {
+        throw new XeroError(
+          code === "invalid_grant"
+            ? "Xero refused the stored refresh token (invalid_grant): reconnect Xero"
+            : code === "invalid_client"
+            ? "Xero refused the client id or secret (invalid_client): check XERO_CLIENT_ID and XERO_CLIENT_SECRET"
+            : redact(
+              `Xero token endpoint refused the request (${String(code ?? res.status)})`,
+              secrets,
+            ),
+          { status: res.status, kind: "auth", retryable: false },
+        );
+      }
+      last = errorFromResponse(res.status, body, headerMap(res.headers), "token endpoint", secrets);
+      if (!last.retryable) throw last;
+    }
+    throw last!;
+  }
+}
+
+function notConnected(detail = "Xero is not connected") {
+  return new XeroError(`${detail}: connect Xero on the connections page`, {
+    status: 401,
+    kind: "auth",
+    retryable: false,
+  });
+}
