@@ -10,7 +10,16 @@ try {
   Deno.exit(1);
 }
 
-const { app } = await boot(config);
+const { app, ctx } = await boot(config);
+
+// Auto sync: changed records since the last run, plus ids queued by the Zoho webhook. The tick also
+// closes a run whose instance died, so nothing stays "running" forever.
+if (config.AUTO_SYNC_CRON !== "off") {
+  Deno.cron("zoho-xero-auto-sync", config.AUTO_SYNC_CRON, async () => {
+    const start = await ctx.sync.tick("cron");
+    if (start.started) await start.done;
+  });
+}
 
 Deno.serve({
   hostname: config.HOST,

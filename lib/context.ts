@@ -1,20 +1,42 @@
-/** What the HTTP layer is given by the composition root (main.ts, demo.ts, tests). */
+/** What the HTTP layer is given by the composition root (boot.ts): config, KV and the services. */
 import type { Config } from "./config.ts";
 import type { Secrets } from "./secrets.ts";
+import type { SyncEngine } from "./sync/engine.ts";
+import type { XeroPort, ZohoPort } from "./sync/ports.ts";
 
 export type ConnState = "connected" | "not_connected" | "error";
 export interface ConnStatus {
   state: ConnState;
   message?: string;
-  [detail: string]: unknown;
+  tenantName?: string;
+}
+
+/** The Zoho client as the pages use it (lib/zoho's ZohoClient). */
+export interface ZohoConnection extends ZohoPort {
+  status(): Promise<ConnStatus>;
+  authorizeUrl(state: string, redirectUri: string): string;
+  exchangeCode(code: string, redirectUri: string, accountsServer?: string): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+/** The Xero client as the pages use it (lib/xero's XeroClient). */
+export interface XeroConnection extends XeroPort {
+  status(): Promise<ConnStatus>;
+  authorizeUrl(state: string, redirectUri: string): string;
+  exchangeCode(code: string, redirectUri: string): Promise<void>;
+  connections(): Promise<Array<{ tenantId: string; tenantName: string }>>;
+  chooseTenant(tenantId: string): Promise<void>;
+  disconnect(): Promise<void>;
+  accounts(): Promise<Array<{ code: string; name: string; type: string }>>;
+  taxRates(): Promise<Array<{ taxType: string; name: string; rate: number }>>;
+  contactsList(): Promise<Array<{ contactID: string; name: string }>>;
 }
 
 export interface AppContext {
   config: Config;
   kv: Deno.Kv;
   secrets: Secrets;
-  status: {
-    zoho(): Promise<ConnStatus>;
-    xero(): Promise<ConnStatus>;
-  };
+  zoho: ZohoConnection;
+  xero: XeroConnection;
+  sync: SyncEngine;
 }

@@ -2,9 +2,15 @@
 import { Hono } from "hono";
 import type { AppContext, ConnStatus } from "../lib/context.ts";
 
+/** Only the state, its message and the organisation name: nothing token-like leaves here. */
 async function safe(get: () => Promise<ConnStatus>): Promise<ConnStatus> {
   try {
-    return await get();
+    const s = await get();
+    return {
+      state: s.state,
+      ...(s.message ? { message: s.message } : {}),
+      ...(typeof s.tenantName === "string" ? { tenantName: s.tenantName } : {}),
+    };
   } catch (err) {
     return { state: "error", message: err instanceof Error ? err.message : "status unavailable" };
   }
@@ -17,7 +23,10 @@ export async function healthBody(ctx: AppContext) {
   } catch {
     kv = "error";
   }
-  const [zoho, xero] = await Promise.all([safe(ctx.status.zoho), safe(ctx.status.xero)]);
+  const [zoho, xero] = await Promise.all([
+    safe(() => ctx.zoho.status()),
+    safe(() => ctx.xero.status()),
+  ]);
   return { ok: kv === "ok", kv, zoho, xero };
 }
 

@@ -17,12 +17,11 @@ Deno.test("GET /health answers with connection states and no secrets", () =>
     const res = await app.request("/health");
     assert.equal(res.status, 200);
     const body = await res.json();
-    assert.deepEqual(body, {
-      ok: true,
-      kv: "ok",
-      zoho: { state: "not_connected" },
-      xero: { state: "not_connected" },
-    });
+    assert.equal(body.ok, true);
+    assert.equal(body.kv, "ok");
+    assert.equal(body.zoho.state, "not_connected");
+    assert.equal(body.xero.state, "not_connected");
+    assert.deepEqual(Object.keys(body).sort(), ["kv", "ok", "xero", "zoho"]);
     assert.equal(res.headers.get("cache-control"), "no-store");
   }));
 
@@ -98,7 +97,8 @@ Deno.test("built static files are fingerprinted and cached for a year", () =>
   }));
 
 Deno.test("cold start does not import xero-node", async () => {
-  // The module graph of main.ts must not reach xero-node: it is imported lazily on first use.
+  // xero-node costs ~0.4 s to import: it must be reached only through a dynamic import (on the
+  // first Xero call), never through the static graph that loads before the first response.
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", "main.ts"],
     cwd: new URL("..", import.meta.url).pathname,
@@ -106,10 +106,29 @@ Deno.test("cold start does not import xero-node", async () => {
     stderr: "null",
   }).output();
   const info = JSON.parse(new TextDecoder().decode(out.stdout));
-  const specifiers: string[] = info.modules.map((m: { specifier: string }) => m.specifier);
-  assert.ok(specifiers.some((s) => s.includes("hono")), "the graph was read");
+  type Dep = { code?: { specifier: string }; isDynamic?: boolean };
+  const bySpecifier = new Map<string, { dependencies?: Dep[] }>(
+    info.modules.map((m: { specifier: string }) => [m.specifier, m]),
+  );
+  const seen = new Set<string>();
+  const queue: string[] = [...info.roots];
+  while (queue.length) {
+    const spec = queue.shift()!;
+    if (seen.has(spec)) continue;
+    seen.add(spec);
+    for (const dep of bySpecifier.get(spec)?.dependencies ?? []) {
+      if (dep.code && !dep.isDynamic) {
+        queue.push(info.redirects?.[dep.code.specifier] ?? dep.code.specifier);
+      }
+    }
+  }
+  assert.ok([...seen].some((s) => s.includes("lib/xero/client.ts")), "the graph was walked");
+  assert.ok([...seen].some((s) => s.includes("hono")), "npm packages show in the graph");
+  assert.ok(![...seen].some((s) => s.includes("xero-node")), "xero-node is imported statically");
+  // ...and it is there, behind a dynamic import.
   assert.ok(
-    !specifiers.some((s) => s.includes("xero-node")),
-    "xero-node is in main.ts's static graph",
+    info.modules.some((m: { dependencies?: Dep[] }) =>
+      m.dependencies?.some((d) => d.isDynamic && d.code?.specifier.includes("xero-node"))
+    ),
   );
 });

@@ -1,0 +1,49 @@
+/**
+ * Leases in KV with an explicit expiry time in the value (KV's expireIn is only a lower bound):
+ * one run per module, one writer per purchase order, across every instance sharing the KV.
+ */
+export interface Lease {
+  owner: string;
+  until: number;
+}
+
+/** Takes the lease if free or expired. Returns true when `owner` holds it. */
+export async function acquire(
+  kv: Deno.Kv,
+  key: Deno.KvKey,
+  owner: string,
+  ttlMs: number,
+  now = Date.now(),
+): Promise<boolean> {
+  const current = await kv.get<Lease>(key);
+  if (current.value && current.value.until > now && current.value.owner !== owner) return false;
+  const res = await kv.atomic().check(current).set(key, { owner, until: now + ttlMs }, {
+    expireIn: ttlMs * 2,
+  }).commit();
+  return res.ok;
+}
+
+/** Takes several leases at once; returns the keys' indexes that could not be taken. */
+export async function acquireMany(
+  kv: Deno.Kv,
+  leaseKeys: Deno.KvKey[],
+  owner: string,
+  ttlMs: number,
+): Promise<Set<number>> {
+  const busy = new Set<number>();
+  await Promise.all(leaseKeys.map(async (key, i) => {
+    if (!await acquire(kv, key, owner, ttlMs)) busy.add(i);
+  }));
+  return busy;
+}
+
+export async function release(kv: Deno.Kv, key: Deno.KvKey, owner: string): Promise<void> {
+  const current = await kv.get<Lease>(key);
+  if (current.value?.owner !== owner) return;
+  await kv.atomic().check(current).delete(key).commit();
+}
+
+export async function holder(kv: Deno.Kv, key: Deno.KvKey): Promise<Lease | null> {
+  const current = (await kv.get<Lease>(key)).value;
+  return current && current.until > Date.now() ? current : null;
+}

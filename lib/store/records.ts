@@ -1,0 +1,55 @@
+/** Per purchase order state: the one Xero bill it owns and what we last saw or wrote in Zoho. */
+import { getManyChunked } from "./kv.ts";
+import { keys } from "./keys.ts";
+
+export interface RecordState {
+  invoiceId?: string;
+  invoiceNumber?: string;
+  billStatus?: string;
+  /** Content hash of the bill body last written to Xero. */
+  hash?: string;
+  /** Zoho Modified_Time we last processed, or the one our own write-back produced. */
+  zohoModifiedTime?: string;
+  /** Content fields of the record as the list call shows them (see lib/sync/fingerprint.ts). */
+  listFingerprint?: string;
+  /** Hash of the write-back values last written, so unchanged values are not written again. */
+  writeBackHash?: string;
+  outcome?: string;
+  syncedAt?: string;
+}
+
+export async function getStates(kv: Deno.Kv, ids: string[]): Promise<Map<string, RecordState>> {
+  const entries = await getManyChunked<RecordState>(kv, ids.map((id) => keys.billMapping(id)));
+  const out = new Map<string, RecordState>();
+  entries.forEach((e, i) => e.value && out.set(ids[i], e.value));
+  return out;
+}
+
+export interface BillIntent {
+  hash: string;
+  invoiceNumber: string;
+  url: string;
+  at: string;
+}
+
+/** Write-ahead marks: set before a create is sent, cleared once its result is stored. */
+export async function getIntents(kv: Deno.Kv, ids: string[]): Promise<Map<string, BillIntent>> {
+  const entries = await getManyChunked<BillIntent>(kv, ids.map((id) => keys.billIntent(id)));
+  const out = new Map<string, BillIntent>();
+  entries.forEach((e, i) => e.value && out.set(ids[i], e.value));
+  return out;
+}
+
+/** Commits many small writes in atomic chunks (KV allows 1000 mutations per atomic). */
+export async function commitChunked(
+  kv: Deno.Kv,
+  ops: Array<(a: Deno.AtomicOperation) => Deno.AtomicOperation>,
+  chunk = 500,
+): Promise<void> {
+  for (let i = 0; i < ops.length; i += chunk) {
+    let atomic = kv.atomic();
+    for (const op of ops.slice(i, i + chunk)) atomic = op(atomic);
+    const res = await atomic.commit();
+    if (!res.ok) throw new Error("KV commit was refused");
+  }
+}

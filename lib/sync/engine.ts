@@ -1,0 +1,424 @@
+/**
+ * Sync runs and the single-record sync behind the Zoho button (DESIGN §7): one run at a time per
+ * module (a KV lease), checkpoints after every batch, a watermark that moves only past records that
+ * are done, and a retry set for the ones that failed.
+ */
+import { type Settings, SettingsSchema } from "../mapping/mod.ts";
+import { listAll } from "../store/kv.ts";
+import { keys } from "../store/keys.ts";
+import { acquire, holder, release } from "../store/locks.ts";
+import { getResults, getRun, listRuns, newRunId, saveResults, saveRun } from "../store/runs.ts";
+import { type BatchItem, processBatch, type WriteBackFields } from "./batch.ts";
+import { describe, RunStop } from "./errors.ts";
+import { fingerprint, listFields } from "./fingerprint.ts";
+import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
+import {
+  emptyCounts,
+  type Mode,
+  type RecordResult,
+  type Run,
+  type StartRunInput,
+  type Trigger,
+} from "./types.ts";
+
+const MODULE = "Purchase_Orders" as const;
+const RUN_LEASE_MS = 90_000;
+const HEARTBEAT_MS = 20_000;
+
+export interface SyncEngineOptions {
+  kv: Deno.Kv;
+  zoho: ZohoPort;
+  xero: XeroPort;
+  /** Records per batch (≤ 100: Zoho's write-back limit; the Xero client sends ≤ 50 per call). */
+  batchSize?: number;
+  /** How far before the watermark a since_last_sync run starts listing. */
+  overlapMs?: number;
+  /** How long a sync waits for a record another sync holds. */
+  lockWaitMs?: number;
+}
+
+export type StartResult =
+  | { started: true; runId: string; done: Promise<Run> }
+  | { started: false; runId: string };
+
+interface Listed {
+  id: string;
+  modifiedTime: string;
+  fingerprint?: string;
+  vendor?: { id: string; name: string };
+  ticked?: boolean;
+}
+
+export class SyncEngine {
+  readonly kv: Deno.Kv;
+  readonly zoho: ZohoPort;
+  readonly xero: XeroPort;
+  private readonly batchSize: number;
+  private readonly overlapMs: number;
+  private readonly lockWaitMs: number;
+  private fieldCache?: { at: number; names: Set<string> };
+  /** Runs going on in this process (shutdown and tests wait for them). */
+  private readonly active = new Set<Promise<Run>>();
+
+  constructor(o: SyncEngineOptions) {
+    this.kv = o.kv;
+    this.zoho = o.zoho;
+    this.xero = o.xero;
+    // 100 records a batch: one Zoho write-back call (≤ 100), two Xero bill calls (≤ 50 each).
+    this.batchSize = Math.min(o.batchSize ?? 100, 100);
+    this.overlapMs = o.overlapMs ?? 60_000;
+    this.lockWaitMs = o.lockWaitMs ?? 20_000;
+  }
+
+  // -- settings ----------------------------------------------------------------------------------
+
+  async settings(): Promise<Settings> {
+    const stored = (await this.kv.get(keys.settings())).value;
+    const parsed = SettingsSchema.safeParse(stored ?? {});
+    return parsed.success ? parsed.data : SettingsSchema.parse({});
+  }
+
+  async saveSettings(
+    input: unknown,
+  ): Promise<{ ok: true; settings: Settings } | { ok: false; errors: string[] }> {
+    const parsed = SettingsSchema.safeParse(input);
+    if (!parsed.success) {
+      return {
+        ok: false,
+        errors: parsed.error.issues.map((i) => `${i.path.join(".") || "settings"}: ${i.message}`),
+      };
+    }
+    await this.kv.set(keys.settings(), parsed.data);
+    this.fieldCache = undefined;
+    return { ok: true, settings: parsed.data };
+  }
+
+  async watermark(): Promise<{ value: string | null; movedAt?: string }> {
+    const v = (await this.kv.get<{ value: string; movedAt: string }>(keys.watermark(MODULE))).value;
+    return v ? { value: v.value, movedAt: v.movedAt } : { value: null };
+  }
+
+  // -- one record (the Zoho button) --------------------------------------------------------------
+
+  async syncPurchaseOrder(
+    id: string,
+    { mode = "create_and_update", trigger = "button" }: { mode?: Mode; trigger?: Trigger } = {},
+  ): Promise<{ result: RecordResult; notFound: boolean }> {
+    const settings = await this.settings();
+    const owner = `${trigger}:${crypto.randomUUID()}`;
+    try {
+      const out = await processBatch([{ id }], this.batchContext(settings, mode, owner));
+      const result = out.results[0];
+      return { result, notFound: out.notFound.has(id) };
+    } catch (err) {
+      const system = /zoho/i.test(describe(err)) ? "zoho" : "xero";
+      const reason = describe(err);
+      return {
+        notFound: false,
+        result: {
+          purchaseOrderId: id,
+          outcome: "failed",
+          reasons: [reason],
+          message: `Sync failed: ${reason.replace(/\.?$/, ".")}`,
+          failedAt: system,
+        },
+      };
+    }
+  }
+
+  // -- runs --------------------------------------------------------------------------------------
+
+  /** Starts a run in the background; if one is running, says which. */
+  async startRun(input: StartRunInput, trigger: Trigger): Promise<StartResult> {
+    await this.closeStaleRuns();
+    const runId = newRunId();
+    if (!await acquire(this.kv, keys.runLease(MODULE), runId, RUN_LEASE_MS)) {
+      const running = await holder(this.kv, keys.runLease(MODULE));
+      return { started: false, runId: running?.owner ?? "" };
+    }
+    const now = new Date().toISOString();
+    const run: Run = {
+      id: runId,
+      module: MODULE,
+      window: input.window,
+      ...(input.window === "last_days" ? { days: input.days } : {}),
+      mode: input.mode,
+      trigger,
+      status: "running",
+      startedAt: now,
+      heartbeatAt: now,
+      counts: emptyCounts(),
+      watermark: { before: (await this.watermark()).value, after: null },
+      apiCalls: { zoho: 0, xero: 0 },
+    };
+    await saveRun(this.kv, run);
+    const done = this.execute(run, input);
+    this.active.add(done);
+    done.finally(() => this.active.delete(done)).catch(() => {});
+    return { started: true, runId, done };
+  }
+
+  /** Resolves once no run started by this process is going on. */
+  async idle(): Promise<void> {
+    while (this.active.size) await Promise.allSettled([...this.active]);
+  }
+
+  getRun(id: string) {
+    return getRun(this.kv, id);
+  }
+
+  listRuns(opts: { limit?: number; cursor?: string } = {}) {
+    return listRuns(this.kv, opts);
+  }
+
+  getResults(id: string) {
+    return getResults(this.kv, id);
+  }
+
+  /** Queues record ids named by a Zoho webhook; the next run (or tick) syncs them. */
+  async enqueue(ids: string[]): Promise<void> {
+    const at = new Date().toISOString();
+    let atomic = this.kv.atomic();
+    for (const [i, id] of ids.entries()) {
+      atomic = atomic.set(keys.queue(MODULE, id), { at });
+      if ((i + 1) % 500 === 0) {
+        await atomic.commit();
+        atomic = this.kv.atomic();
+      }
+    }
+    await atomic.commit();
+  }
+
+  async queued(): Promise<string[]> {
+    return (await listAll(this.kv, keys.queuePrefix(MODULE))).map((e) => String(e.key.at(-1)));
+  }
+
+  async retrySet(): Promise<string[]> {
+    return (await listAll(this.kv, keys.retryPrefix(MODULE))).map((e) => String(e.key.at(-1)));
+  }
+
+  /** Cron tick or webhook pass: close dead runs, then sync what changed since the last run. */
+  async tick(trigger: "cron" | "webhook"): Promise<StartResult> {
+    return await this.startRun({ window: "since_last_sync", mode: "create_and_update" }, trigger);
+  }
+
+  /** A run whose process died (no heartbeat, lease gone) is closed; the next run picks up the rest. */
+  async closeStaleRuns(): Promise<number> {
+    const lease = await holder(this.kv, keys.runLease(MODULE));
+    const { runs } = await listRuns(this.kv, { limit: 10 });
+    let closed = 0;
+    for (const run of runs) {
+      if (run.status !== "running" || lease?.owner === run.id) continue;
+      if (Date.now() - Date.parse(run.heartbeatAt) < RUN_LEASE_MS) continue;
+      run.status = "failed";
+      run.finishedAt = new Date().toISOString();
+      run.message =
+        "Interrupted: the app stopped during this run. Records it did not finish are synced by the next run.";
+      await saveRun(this.kv, run);
+      closed++;
+    }
+    return closed;
+  }
+
+  private batchContext(settings: Settings, mode: Mode, owner: string) {
+    return {
+      kv: this.kv,
+      zoho: this.zoho,
+      xero: this.xero,
+      settings,
+      mode,
+      owner,
+      lockWaitMs: this.lockWaitMs,
+      writeBackFields: () => this.writeBackFields(settings),
+    };
+  }
+
+  /** Write-back fields that exist in Zoho's field list (cached ten minutes: one call, not one per batch). */
+  private async writeBackFields(settings: Settings): Promise<WriteBackFields | null> {
+    if (!settings.writeBack.enabled) return null;
+    if (!this.fieldCache || Date.now() - this.fieldCache.at > 600_000) {
+      this.fieldCache = { at: Date.now(), names: new Set(await this.zoho.fieldNames()) };
+    }
+    const names = this.fieldCache.names;
+    const out: WriteBackFields = {};
+    for (const [k, v] of Object.entries(settings.writeBack.fields)) {
+      if (v && names.has(v)) out[k as keyof WriteBackFields] = v;
+    }
+    return out;
+  }
+
+  private async execute(run: Run, input: StartRunInput): Promise<Run> {
+    const t0 = Date.now();
+    const calls0 = { zoho: this.zoho.calls.total, xero: this.xero.calls.total };
+    const heartbeat = setInterval(() => {
+      acquire(this.kv, keys.runLease(MODULE), run.id, RUN_LEASE_MS).catch(() => {});
+      run.heartbeatAt = new Date().toISOString();
+      saveRun(this.kv, run).catch(() => {});
+    }, HEARTBEAT_MS);
+    let listMs = 0;
+    try {
+      const settings = await this.settings();
+      const preview = input.mode === "preview";
+      const since = this.sinceFor(input, run.watermark.before);
+      const listed = await this.list(since, settings);
+      listMs = Date.now() - t0;
+
+      const listedIds = new Set(listed.map((l) => l.id));
+      // Failed records and webhook ids are fetched whatever their Modified_Time says.
+      const forced = new Set([...await this.retrySet(), ...await this.queued()]);
+      const extra = [...forced].filter((id) => !listedIds.has(id));
+      const items: Array<BatchItem & { listed?: Listed }> = [
+        ...listed.map((l) => ({
+          id: l.id,
+          listedModifiedTime: forced.has(l.id) ? undefined : l.modifiedTime,
+          listedFingerprint: l.fingerprint,
+          listed: l,
+        })),
+        ...extra.map((id) => ({ id })),
+      ];
+
+      // Resolve the vendors of ticked records in bulk first: one round of contact calls per run.
+      if (!preview) {
+        const vendors = new Map<string, string>();
+        for (const l of listed) if (l.ticked && l.vendor) vendors.set(l.vendor.id, l.vendor.name);
+        if (vendors.size) {
+          await this.xero.resolveContacts(
+            [...vendors].map(([zohoVendorId, name]) => ({ zohoVendorId, name })),
+          ).catch(() => {/* per batch resolution reports it per record */});
+        }
+      }
+
+      const ctx = this.batchContext(settings, input.mode, run.id);
+      let watermark = run.watermark.before;
+      for (let i = 0; i < items.length; i += this.batchSize) {
+        const batch = items.slice(i, i + this.batchSize);
+        const out = await processBatch(batch, ctx);
+        for (const r of out.results) {
+          run.counts.total++;
+          run.counts[r.outcome]++;
+        }
+        await saveResults(this.kv, run.id, out.results);
+        if (!preview) {
+          const times = batch.map((b) => b.listed?.modifiedTime).filter((t): t is string => !!t);
+          const max = times.reduce<string | null>((m, t) => later(m, t), null);
+          if (max && later(watermark, max) !== watermark) {
+            watermark = max;
+            const movedAt = new Date().toISOString();
+            await this.kv.set(keys.watermark(MODULE), { value: watermark, movedAt });
+            run.watermark.movedAt = movedAt;
+          }
+          const doneIds = batch.map((b) => b.id);
+          await this.dequeue(doneIds);
+        }
+        run.watermark.after = watermark;
+        run.heartbeatAt = new Date().toISOString();
+        run.apiCalls = {
+          zoho: this.zoho.calls.total - calls0.zoho,
+          xero: this.xero.calls.total - calls0.xero,
+        };
+        await saveRun(this.kv, run);
+      }
+      run.status = run.counts.failed ? "completed_with_errors" : "completed";
+    } catch (err) {
+      if (err instanceof RunStop) {
+        run.status = err.status;
+        run.message = err.message;
+      } else {
+        run.status = "failed";
+        run.message = `The run stopped: ${describe(err)}`;
+      }
+    } finally {
+      clearInterval(heartbeat);
+      run.finishedAt = new Date().toISOString();
+      run.apiCalls = {
+        zoho: this.zoho.calls.total - calls0.zoho,
+        xero: this.xero.calls.total - calls0.xero,
+      };
+      const totalMs = Date.now() - t0;
+      run.timings = { listMs, processMs: totalMs - listMs, totalMs };
+      run.heartbeatAt = run.finishedAt;
+      await saveRun(this.kv, run).catch(() => {});
+      await release(this.kv, keys.runLease(MODULE), run.id).catch(() => {});
+    }
+    // Ids queued by a webhook while this run was going on get their own pass now.
+    if (run.status !== "failed" && run.status !== "paused" && input.mode !== "preview") {
+      const waiting = await this.queued().catch(() => []);
+      if (waiting.length) await this.tick("webhook").catch(() => {});
+    }
+    return run;
+  }
+
+  private sinceFor(input: StartRunInput, watermark: string | null): string | undefined {
+    if (input.window === "all") return undefined;
+    if (input.window === "last_days") {
+      return zohoTime(new Date(Date.now() - (input.days ?? 1) * 86_400_000));
+    }
+    return watermark ? zohoTime(new Date(Date.parse(watermark) - this.overlapMs)) : undefined;
+  }
+
+  /**
+   * Lists every changed record before any is written. Writing while paging would move records
+   * (a write-back bumps Modified_Time) and page offsets would skip some. An edit by someone else
+   * during the listing shows up as the same id twice; then the listing is read again.
+   */
+  private async list(since: string | undefined, settings: Settings): Promise<Listed[]> {
+    const wanted = listFields(settings);
+    let fields = wanted;
+    for (let pass = 0; pass < 3; pass++) {
+      const seen = new Map<string, Listed>();
+      let shifted = false;
+      try {
+        for await (const page of this.zoho.listChanged({ since, fields })) {
+          for (const r of page) {
+            if (seen.has(r.id)) shifted = true;
+            seen.set(r.id, listedOf(r, settings, fields === wanted));
+          }
+        }
+      } catch (err) {
+        // A custom field that does not exist in this org: list with the standard field only.
+        if (fields !== wanted || !/INVALID_DATA|INVALID_REQUEST|field/i.test(describe(err))) {
+          throw err;
+        }
+        fields = ["Modified_Time"];
+        pass--;
+        continue;
+      }
+      if (!shifted || pass === 2) {
+        return [...seen.values()].sort((a, b) =>
+          a.modifiedTime === b.modifiedTime
+            ? (a.id < b.id ? -1 : 1)
+            : Date.parse(a.modifiedTime) - Date.parse(b.modifiedTime)
+        );
+      }
+    }
+    return [];
+  }
+
+  private async dequeue(ids: string[]) {
+    let atomic = this.kv.atomic();
+    for (const id of ids) atomic = atomic.delete(keys.queue(MODULE, id));
+    await atomic.commit();
+  }
+}
+
+function listedOf(r: ZohoListRecord, settings: Settings, withContent: boolean): Listed {
+  const v = r[settings.vendorField] as { id?: unknown; name?: unknown } | null | undefined;
+  return {
+    id: r.id,
+    modifiedTime: r.Modified_Time,
+    fingerprint: withContent ? fingerprint(r, settings) : undefined,
+    vendor: v && typeof v.id === "string"
+      ? { id: v.id, name: typeof v.name === "string" ? v.name : v.id }
+      : undefined,
+    ticked: r[settings.checkboxField] === true,
+  };
+}
+
+function later(a: string | null, b: string): string {
+  if (!a) return b;
+  return Date.parse(b) > Date.parse(a) ? b : a;
+}
+
+export function zohoTime(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, "+00:00");
+}

@@ -1,0 +1,45 @@
+/**
+ * How a failure from Zoho or Xero affects a sync: one record fails, or the whole run must stop
+ * (reconnect needed, Xero's daily limit reached). The clients' error classes are matched by their
+ * fields so this module stays free of their imports.
+ */
+
+/** Thrown to stop a run as a whole; the run records `status` and the message. */
+export class RunStop extends Error {
+  constructor(readonly status: "failed" | "paused", message: string) {
+    super(message);
+    this.name = "RunStop";
+  }
+}
+
+interface ClientError {
+  name?: string;
+  message?: string;
+  code?: string;
+  kind?: string;
+  status?: number;
+}
+
+export function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** Errors that end the whole run, not just one record. */
+export function asRunStop(err: unknown, system: "zoho" | "xero"): RunStop | null {
+  if (err instanceof RunStop) return err;
+  const e = (err ?? {}) as ClientError;
+  if (system === "xero" && e.kind === "daily_limit") {
+    return new RunStop("paused", "Paused: Xero daily limit reached; the rest syncs tomorrow.");
+  }
+  if (system === "xero" && e.kind === "auth") {
+    return new RunStop("failed", `Xero needs to be reconnected: ${describe(err)}`);
+  }
+  if (system === "zoho" && (e.code === "RECONNECT_REQUIRED" || e.code === "NOT_CONNECTED")) {
+    return new RunStop("failed", `Zoho CRM needs to be reconnected: ${describe(err)}`);
+  }
+  if (system === "xero" && e.kind === "not_connected") {
+    return new RunStop("failed", describe(err));
+  }
+  return null;
+}

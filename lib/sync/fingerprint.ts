@@ -1,0 +1,23 @@
+/**
+ * Zoho's Modified_Time has one-second precision, so a person's edit in the same second as our own
+ * write-back would look like no change. The list call therefore also reads a few content fields;
+ * a record is skipped only when its time and these fields are both as we left them.
+ */
+import { createHash } from "node:crypto";
+import type { Settings } from "../mapping/mod.ts";
+
+const CONTENT_FIELDS = ["PO_Number", "Subject", "Grand_Total", "Currency", "PO_Date", "Due_Date"];
+
+export function listFields(settings: Settings): string[] {
+  return ["Modified_Time", settings.vendorField, settings.checkboxField, ...CONTENT_FIELDS];
+}
+
+export function fingerprint(record: Record<string, unknown>, settings: Settings): string {
+  const vendor = record[settings.vendorField] as { id?: unknown } | null | undefined;
+  const values = [
+    vendor && typeof vendor === "object" ? String(vendor.id ?? "") : "",
+    record[settings.checkboxField] === true,
+    ...CONTENT_FIELDS.map((f) => record[f] ?? null),
+  ];
+  return createHash("sha256").update(JSON.stringify(values)).digest("hex").slice(0, 16);
+}

@@ -1,0 +1,45 @@
+/**
+ * What the sync needs of the Zoho and Xero clients, structurally. The real clients (lib/zoho,
+ * lib/xero) satisfy these; naming them here keeps lib/sync readable on its own.
+ */
+import type { XeroInvoice } from "../mapping/mod.ts";
+
+export type ZohoListRecord = { id: string; Modified_Time: string } & Record<string, unknown>;
+
+export interface ZohoPort {
+  readonly calls: { total: number };
+  listChanged(opts: { since?: string; fields: string[] }): AsyncGenerator<ZohoListRecord[]>;
+  getPurchaseOrder(id: string): Promise<Record<string, unknown> | null>;
+  updateRecords(
+    records: Array<{ id: string } & Record<string, unknown>>,
+  ): Promise<
+    Array<{ id: string; ok: boolean; modifiedTime?: string; code?: string; message?: string }>
+  >;
+  fieldNames(): Promise<string[]>;
+}
+
+export type BillResult =
+  | { ok: true; invoiceID: string; invoiceNumber: string; status: string; total: number }
+  | { ok: false; message: string; retryable: boolean };
+
+export interface XeroBillSummary {
+  invoiceID: string;
+  invoiceNumber: string;
+  status: string;
+  url?: string;
+  total?: number;
+}
+
+export interface XeroPort {
+  readonly calls: { total: number };
+  tenant(): Promise<{ tenantId: string; tenantName: string }>;
+  resolveContacts(
+    vendors: Array<{ zohoVendorId: string; name: string }>,
+  ): Promise<Map<string, string>>;
+  upsertBills(
+    items: Array<{ key: string; invoice: XeroInvoice }>,
+  ): Promise<Map<string, BillResult>>;
+  getBills(invoiceIDs: string[]): Promise<Map<string, XeroBillSummary>>;
+  findBills(invoiceNumbers: string[]): Promise<XeroBillSummary[]>;
+  listBillsSince(modifiedSince?: Date): AsyncGenerator<XeroBillSummary[]>;
+}

@@ -1,0 +1,93 @@
+/** The shapes of sync results and runs (DESIGN §5), and the zod schemas of their inputs. */
+import { z } from "zod";
+
+export const OUTCOMES = ["created", "updated", "unchanged", "skipped", "failed"] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export const ModeSchema = z.enum(["create_and_update", "create_only", "preview"], {
+  message: "mode must be one of create_and_update, create_only, preview",
+});
+export type Mode = z.infer<typeof ModeSchema>;
+
+export const WindowSchema = z.enum(["since_last_sync", "last_days", "all"], {
+  message: "window must be one of since_last_sync, last_days, all",
+});
+export type RunWindow = z.infer<typeof WindowSchema>;
+
+export type Trigger = "page" | "api" | "cron" | "webhook" | "button";
+
+/** Zoho record ids are 15-20 digit strings; never parse them as numbers (they exceed 2^53). */
+export const ZohoIdSchema = z.string().regex(
+  /^[0-9]{15,20}$/,
+  "a Zoho record id is a string of 15 to 20 digits",
+);
+
+export const StartRunSchema = z.object({
+  window: WindowSchema.default("since_last_sync"),
+  days: z.coerce.number({ message: "days must be a whole number from 1 to 3650" }).int(
+    "days must be a whole number from 1 to 3650",
+  ).min(1, "days must be a whole number from 1 to 3650").max(
+    3650,
+    "days must be a whole number from 1 to 3650",
+  ).optional(),
+  mode: ModeSchema.default("create_and_update"),
+}).refine((v) => v.window !== "last_days" || v.days !== undefined, {
+  message: "days is required when window is last_days",
+  path: ["days"],
+});
+export type StartRunInput = z.infer<typeof StartRunSchema>;
+
+export interface BillRef {
+  invoiceId: string;
+  invoiceNumber: string;
+  status: string;
+  url: string;
+}
+
+export interface RecordResult {
+  purchaseOrderId: string;
+  outcome: Outcome;
+  reasons: string[];
+  message: string;
+  bill?: BillRef;
+  /** Which system failed, for failed results (the API answers 502 for zoho/xero). */
+  failedAt?: "zoho" | "xero" | "app";
+  warnings?: string[];
+  /** Zoho's PO number or subject, for people reading the run. */
+  reference?: string;
+}
+
+export type RunStatus = "running" | "completed" | "completed_with_errors" | "failed" | "paused";
+
+export interface Counts {
+  total: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  skipped: number;
+  failed: number;
+}
+
+export interface Run {
+  id: string;
+  module: "Purchase_Orders";
+  window: RunWindow;
+  days?: number;
+  mode: Mode;
+  trigger: Trigger;
+  status: RunStatus;
+  startedAt: string;
+  finishedAt?: string;
+  /** Last checkpoint; a running run whose heartbeat is old was interrupted. */
+  heartbeatAt: string;
+  counts: Counts;
+  watermark: { before: string | null; after: string | null; movedAt?: string };
+  apiCalls: { zoho: number; xero: number };
+  /** Plain words on why a run stopped early or failed as a whole. */
+  message?: string;
+  timings?: { listMs: number; processMs: number; totalMs: number };
+}
+
+export function emptyCounts(): Counts {
+  return { total: 0, created: 0, updated: 0, unchanged: 0, skipped: 0, failed: 0 };
+}

@@ -1,0 +1,100 @@
+/** Runs as a whole: one at a time, dead runs closed, webhook queue, watermark windows. */
+import assert from "node:assert/strict";
+import { keys } from "../lib/store/keys.ts";
+import { saveRun } from "../lib/store/runs.ts";
+import { emptyCounts } from "../lib/sync/types.ts";
+import { makeOrders, startStack } from "./helpers.ts";
+
+Deno.test("one run at a time: a second start names the running run", async () => {
+  const s = await startStack({ records: makeOrders(150), zoho: { latencyMs: 5 } });
+  try {
+    const a = await s.engine.startRun({ window: "all", mode: "create_and_update" }, "page");
+    const b = await s.engine.startRun({ window: "all", mode: "create_and_update" }, "api");
+    assert.ok(a.started);
+    assert.equal(b.started, false);
+    assert.equal(b.runId, a.runId);
+    const run = await a.done;
+    assert.equal(run.counts.created, 150);
+    assert.equal(run.trigger, "page");
+    const c = await s.engine.startRun({ window: "all", mode: "preview" }, "api");
+    assert.ok(c.started, "free again once the first finished");
+    await c.done;
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("a run whose process died is closed by the next start, never left running", async () => {
+  const s = await startStack({ records: makeOrders(3) });
+  try {
+    const old = new Date(Date.now() - 10 * 60_000).toISOString();
+    await saveRun(s.ctx.kv, {
+      id: "r000000001deadbeef",
+      module: "Purchase_Orders",
+      window: "since_last_sync",
+      mode: "create_and_update",
+      trigger: "cron",
+      status: "running",
+      startedAt: old,
+      heartbeatAt: old,
+      counts: emptyCounts(),
+      watermark: { before: null, after: null },
+      apiCalls: { zoho: 0, xero: 0 },
+    });
+    const run = await s.run({ window: "since_last_sync", mode: "create_and_update" }, "cron");
+    assert.equal(run.counts.created, 3);
+    const dead = await s.engine.getRun("r000000001deadbeef");
+    assert.equal(dead?.status, "failed");
+    assert.match(dead?.message ?? "", /Interrupted/);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("webhook ids are queued and synced by the next pass, even if unchanged", async () => {
+  const orders = makeOrders(5);
+  const s = await startStack({ records: orders });
+  try {
+    await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    // A queued id is fetched even though its Modified_Time says nothing changed.
+    const id = String(orders[2].id);
+    await s.engine.enqueue([id]);
+    assert.deepEqual(await s.engine.queued(), [id]);
+    const start = await s.engine.tick("webhook");
+    assert.ok(start.started);
+    const run = await start.done;
+    assert.equal(run.trigger, "webhook");
+    const results = await s.engine.getResults(run.id);
+    assert.deepEqual(results.map((r) => [r.purchaseOrderId, r.outcome]), [[id, "unchanged"]]);
+    assert.deepEqual(await s.engine.queued(), []);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("windows: last N days and all records", async () => {
+  const orders = makeOrders(4);
+  const s = await startStack({ records: orders });
+  try {
+    // Two records were last modified long ago.
+    s.zohoSim.upsert({ ...orders[0], Modified_Time: "2020-01-01T10:00:00+00:00" });
+    s.zohoSim.upsert({ ...orders[1], Modified_Time: "2020-01-02T10:00:00+00:00" });
+    s.zohoSim.upsert({
+      ...orders[2],
+      Modified_Time: new Date().toISOString().slice(0, 19) + "+00:00",
+    });
+    s.zohoSim.upsert({
+      ...orders[3],
+      Modified_Time: new Date().toISOString().slice(0, 19) + "+00:00",
+    });
+    const recent = await s.run({ window: "last_days", days: 7, mode: "preview" });
+    assert.equal(recent.counts.total, 2);
+    assert.equal(recent.days, 7);
+    const all = await s.run({ window: "all", mode: "preview" });
+    assert.equal(all.counts.total, 4);
+    const wm = (await s.ctx.kv.get(keys.watermark("Purchase_Orders"))).value;
+    assert.equal(wm, null, "previews never move the watermark");
+  } finally {
+    await s.close();
+  }
+});
