@@ -4,6 +4,7 @@ import { NONCE, secureHeaders } from "hono/secure-headers";
 import type { AppContext } from "../lib/context.ts";
 import { assetRoutes, type Assets } from "./assets.ts";
 import { notFound, onError } from "./errors.tsx";
+import { apiRoutes } from "./api.ts";
 import { healthRoutes } from "./health.ts";
 import { pageRoutes } from "./pages.tsx";
 
@@ -30,6 +31,7 @@ export function createApp(ctx: AppContext, assets: Assets) {
   );
   app.route("/", assetRoutes(assets));
   app.route("/", healthRoutes(ctx));
+  app.route("/api", apiRoutes(ctx));
   app.route("/", pageRoutes(ctx, assets));
   app.notFound(notFound(assets));
   app.onError(onError(assets));
