@@ -36,7 +36,7 @@ export function zodMessage(err: z.ZodError): string {
 
 const SyncBodySchema = z.object({ mode: ModeSchema.optional() });
 
-function statusFor(r: RecordResult, notFound: boolean): 200 | 404 | 409 | 422 | 502 | 500 {
+function statusFor(r: RecordResult, notFound: boolean): 200 | 404 | 409 | 422 | 500 | 502 {
   if (notFound) return 404;
   switch (r.outcome) {
     case "created":
@@ -46,7 +46,7 @@ function statusFor(r: RecordResult, notFound: boolean): 200 | 404 | 409 | 422 | 
     case "skipped":
       return 422;
     case "failed":
-      return r.failedAt === "app" ? 409 : 502;
+      return r.failedAt === "busy" ? 409 : r.failedAt === "app" ? 500 : 502;
   }
 }
 

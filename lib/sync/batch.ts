@@ -89,7 +89,11 @@ export async function processBatch(items: BatchItem[], ctx: BatchContext): Promi
   // 1. Lock the records (waiting a while for other syncs of the same records to finish).
   const locked = await lockRecords(ctx, items.map((i) => i.id));
   const busyResults: RecordResult[] = items.filter((i) => !locked.has(i.id)).map((i) =>
-    failure(i.id, "app", "another sync of this purchase order is still running; it will be retried")
+    failure(
+      i.id,
+      "busy",
+      "another sync of this purchase order is still running; it will be retried",
+    )
   );
   const mine = items.filter((i) => locked.has(i.id));
   try {
@@ -591,7 +595,11 @@ function skip(ctx: BatchContext, w: Work, reason: string): RecordResult {
   };
 }
 
-function failure(id: string, failedAt: "zoho" | "xero" | "app", reason: string): RecordResult {
+function failure(
+  id: string,
+  failedAt: NonNullable<RecordResult["failedAt"]>,
+  reason: string,
+): RecordResult {
   return {
     purchaseOrderId: id,
     outcome: "failed",

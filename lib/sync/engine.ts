@@ -111,7 +111,7 @@ export class SyncEngine {
       const result = out.results[0];
       return { result, notFound: out.notFound.has(id) };
     } catch (err) {
-      const system = /zoho/i.test(describe(err)) ? "zoho" : "xero";
+      // Only whole-run stops escape a batch: Zoho or Xero needs reconnecting, or the day is over.
       const reason = describe(err);
       return {
         notFound: false,
@@ -120,7 +120,7 @@ export class SyncEngine {
           outcome: "failed",
           reasons: [reason],
           message: `Sync failed: ${reason.replace(/\.?$/, ".")}`,
-          failedAt: system,
+          failedAt: err instanceof RunStop ? err.system : "app",
         },
       };
     }

@@ -6,7 +6,11 @@
 
 /** Thrown to stop a run as a whole; the run records `status` and the message. */
 export class RunStop extends Error {
-  constructor(readonly status: "failed" | "paused", message: string) {
+  constructor(
+    readonly status: "failed" | "paused",
+    message: string,
+    readonly system: "zoho" | "xero",
+  ) {
     super(message);
     this.name = "RunStop";
   }
@@ -30,16 +34,20 @@ export function asRunStop(err: unknown, system: "zoho" | "xero"): RunStop | null
   if (err instanceof RunStop) return err;
   const e = (err ?? {}) as ClientError;
   if (system === "xero" && e.kind === "daily_limit") {
-    return new RunStop("paused", "Paused: Xero daily limit reached; the rest syncs tomorrow.");
+    return new RunStop(
+      "paused",
+      "Paused: Xero daily limit reached; the rest syncs tomorrow.",
+      "xero",
+    );
   }
   if (system === "xero" && e.kind === "auth") {
-    return new RunStop("failed", `Xero needs to be reconnected: ${describe(err)}`);
+    return new RunStop("failed", `Xero needs to be reconnected: ${describe(err)}`, "xero");
   }
   if (system === "zoho" && (e.code === "RECONNECT_REQUIRED" || e.code === "NOT_CONNECTED")) {
-    return new RunStop("failed", `Zoho CRM needs to be reconnected: ${describe(err)}`);
+    return new RunStop("failed", `Zoho CRM needs to be reconnected: ${describe(err)}`, "zoho");
   }
   if (system === "xero" && e.kind === "not_connected") {
-    return new RunStop("failed", describe(err));
+    return new RunStop("failed", describe(err), "xero");
   }
   return null;
 }

@@ -50,8 +50,8 @@ export interface RecordResult {
   reasons: string[];
   message: string;
   bill?: BillRef;
-  /** Which system failed, for failed results (the API answers 502 for zoho/xero). */
-  failedAt?: "zoho" | "xero" | "app";
+  /** Which system failed, for failed results: the API answers 502 for zoho/xero, 409 for busy. */
+  failedAt?: "zoho" | "xero" | "app" | "busy";
   warnings?: string[];
   /** Zoho's PO number or subject, for people reading the run. */
   reference?: string;
