@@ -26,6 +26,7 @@ import {
   type XeroSimContact,
   type XeroSimInvoice,
 } from "./xero_org.ts";
+import { seededRandom } from "./po_generator.ts";
 import { WhereError } from "./xero_where.ts";
 
 export type { XeroSimContact, XeroSimInvoice, XeroSimLineItem } from "./xero_org.ts";
@@ -119,17 +120,6 @@ class DroppedConnection {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), {
@@ -711,7 +701,7 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
       faults.push({ ...spec, left: spec.times ?? 1 });
     },
     randomFaults(spec) {
-      random = spec ? { ...spec, next: mulberry32(spec.seed) } : null;
+      random = spec ? { ...spec, next: seededRandom(spec.seed) } : null;
     },
     setDayLimitRemaining(n, tenantId) {
       for (const [id, t] of rate) {

@@ -8,6 +8,7 @@
  * It never imports lib/: it is an independent implementation of REFERENCE.md, so it cannot drift
  * into whatever the client happens to do.
  */
+import { seededRandom } from "./po_generator.ts";
 import {
   buildFields,
   checkValue,
@@ -128,17 +129,6 @@ function randomHex(bytes: number): string {
     (b) => b.toString(16).padStart(2, "0"),
   )
     .join("");
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function parseOffset(offset: string): number {
@@ -856,7 +846,7 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
       faults.push({ spec, remaining: spec.times ?? 1 });
     },
     randomFaults(spec) {
-      random = spec ? { spec, next: mulberry32(spec.seed) } : null;
+      random = spec ? { spec, next: seededRandom(spec.seed) } : null;
     },
     clearFaults() {
       faults = [];
