@@ -80,7 +80,38 @@ interface Work {
   modifiedTime?: string;
 }
 
-export async function processBatch(items: BatchItem[], ctx: BatchContext): Promise<BatchOutput> {
+/** A record read ahead of its batch: the raw record, null (not in Zoho), or the read's error. */
+export type Prefetched = Map<string, Record<string, unknown> | null | { error: unknown }>;
+
+function unchangedSince(item: BatchItem, state: RecordState | undefined): boolean {
+  // Our own write-back (or an earlier sync) produced this Modified_Time: nothing to do.
+  return !!item.listedModifiedTime && state?.zohoModifiedTime === item.listedModifiedTime &&
+    (item.listedFingerprint === undefined || item.listedFingerprint === state.listFingerprint);
+}
+
+/**
+ * Reads the next batch's records while the current one talks to Xero, so a run's Zoho reads and
+ * Xero writes overlap. Records that look unchanged are not read (processBatch decides again).
+ */
+export async function prefetchRecords(ctx: BatchContext, items: BatchItem[]): Promise<Prefetched> {
+  const states = await getStates(ctx.kv, items.map((i) => i.id));
+  const wanted = items.filter((i) => !unchangedSince(i, states.get(i.id)));
+  const out: Prefetched = new Map();
+  await mapLimit(wanted, 5, async (item) => {
+    try {
+      out.set(item.id, await ctx.zoho.getPurchaseOrder(item.id));
+    } catch (error) {
+      out.set(item.id, { error });
+    }
+  });
+  return out;
+}
+
+export async function processBatch(
+  items: BatchItem[],
+  ctx: BatchContext,
+  prefetched: Prefetched = new Map(),
+): Promise<BatchOutput> {
   const { kv } = ctx;
   const preview = ctx.mode === "preview";
   const out: BatchOutput = { results: [], notFound: new Set(), notChanged: [] };
@@ -101,18 +132,14 @@ export async function processBatch(items: BatchItem[], ctx: BatchContext): Promi
     const work: Work[] = [];
     for (const item of mine) {
       const state = states.get(item.id);
-      // Our own write-back (or an earlier sync) produced this Modified_Time: nothing to do.
-      if (
-        item.listedModifiedTime && state?.zohoModifiedTime === item.listedModifiedTime &&
-        (item.listedFingerprint === undefined || item.listedFingerprint === state.listFingerprint)
-      ) {
+      if (unchangedSince(item, state)) {
         out.notChanged.push(item.id);
         continue;
       }
       work.push({ id: item.id, state });
     }
 
-    await fetchRecords(ctx, work, out);
+    await fetchRecords(ctx, work, out, prefetched);
     const eligible = evaluate(ctx, work);
     await mapBills(ctx, eligible);
     const pending = eligible.filter((w) => !w.result);
@@ -150,10 +177,19 @@ async function lockRecords(ctx: BatchContext, ids: string[]): Promise<Set<string
   return got;
 }
 
-async function fetchRecords(ctx: BatchContext, work: Work[], out: BatchOutput) {
+async function fetchRecords(
+  ctx: BatchContext,
+  work: Work[],
+  out: BatchOutput,
+  prefetched: Prefetched,
+) {
   await mapLimit(work, 5, async (w) => {
     try {
-      const raw = await ctx.zoho.getPurchaseOrder(w.id);
+      const ahead = prefetched.get(w.id);
+      if (ahead && "error" in ahead) throw ahead.error;
+      const raw = ahead !== undefined
+        ? ahead as Record<string, unknown> | null
+        : await ctx.zoho.getPurchaseOrder(w.id);
       if (!raw) {
         out.notFound.add(w.id);
         w.result = {

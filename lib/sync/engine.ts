@@ -8,7 +8,13 @@ import { listAll } from "../store/kv.ts";
 import { keys } from "../store/keys.ts";
 import { acquire, holder, release } from "../store/locks.ts";
 import { getResults, getRun, listRuns, newRunId, saveResults, saveRun } from "../store/runs.ts";
-import { type BatchItem, processBatch, type WriteBackFields } from "./batch.ts";
+import {
+  type BatchItem,
+  type Prefetched,
+  prefetchRecords,
+  processBatch,
+  type WriteBackFields,
+} from "./batch.ts";
 import { describe, RunStop } from "./errors.ts";
 import { fingerprint, listFields } from "./fingerprint.ts";
 import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
@@ -58,7 +64,7 @@ export class SyncEngine {
   private readonly lockWaitMs: number;
   private fieldCache?: { at: number; names: Set<string> };
   /** Runs going on in this process (shutdown and tests wait for them). */
-  private readonly active = new Set<Promise<Run>>();
+  private readonly active = new Set<Promise<unknown>>();
 
   constructor(o: SyncEngineOptions) {
     this.kv = o.kv;
@@ -129,7 +135,15 @@ export class SyncEngine {
   // -- runs --------------------------------------------------------------------------------------
 
   /** Starts a run in the background; if one is running, says which. */
-  async startRun(input: StartRunInput, trigger: Trigger): Promise<StartResult> {
+  startRun(input: StartRunInput, trigger: Trigger): Promise<StartResult> {
+    // Tracked from the first moment, so idle() also waits for runs that are still starting.
+    const starting = this.beginRun(input, trigger);
+    this.active.add(starting);
+    starting.finally(() => this.active.delete(starting)).catch(() => {});
+    return starting;
+  }
+
+  private async beginRun(input: StartRunInput, trigger: Trigger): Promise<StartResult> {
     await this.closeStaleRuns();
     const runId = newRunId();
     if (!await acquire(this.kv, keys.runLease(MODULE), runId, RUN_LEASE_MS)) {
@@ -290,9 +304,20 @@ export class SyncEngine {
 
       const ctx = this.batchContext(settings, input.mode, run.id);
       let watermark = run.watermark.before;
+      const batches: typeof items[] = [];
       for (let i = 0; i < items.length; i += this.batchSize) {
-        const batch = items.slice(i, i + this.batchSize);
-        const out = await processBatch(batch, ctx);
+        batches.push(items.slice(i, i + this.batchSize));
+      }
+      // Zoho reads of batch k+1 run while batch k is written to Xero (the slower side).
+      let ahead: Promise<Prefetched> | undefined = batches.length
+        ? prefetchRecords(ctx, batches[0])
+        : undefined;
+      for (const [k, batch] of batches.entries()) {
+        const fetched = await ahead!;
+        ahead = k + 1 < batches.length ? prefetchRecords(ctx, batches[k + 1]) : undefined;
+        // A read-ahead error must not go unhandled if this batch throws first.
+        ahead?.catch(() => {});
+        const out = await processBatch(batch, ctx, fetched);
         for (const r of out.results) {
           run.counts.total++;
           run.counts[r.outcome]++;
