@@ -36,6 +36,7 @@ export function Layout(
         {islands ? <script type="module" src={assets.js} nonce={assets.nonce} /> : null}
       </head>
       <body>
+        <a class="skip" href="#main">Skip to content</a>
         <header class="top">
           <span class="brand">Zoho → Xero bills</span>
           {loggedIn
@@ -43,12 +44,17 @@ export function Layout(
               <>
                 <nav aria-label="Main">
                   {NAV.map(([href, label]) => (
-                    <a href={href} aria-current={path === href ? "page" : undefined}>
+                    <a
+                      href={href}
+                      aria-current={path === href || (href !== "/" && path.startsWith(href))
+                        ? "page"
+                        : undefined}
+                    >
                       {label}
                     </a>
                   ))}
                 </nav>
-                <form method="post" action="/logout">
+                <form method="post" action="/logout" class="logout">
                   <input type="hidden" name="csrf" value={csrf} />
                   <button type="submit" class="secondary">Log out</button>
                 </form>

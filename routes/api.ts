@@ -119,6 +119,8 @@ export function apiRoutes(ctx: AppContext) {
     if (!RUN_ID.test(id)) return c.json({ error: "Invalid run id." }, 400);
     const run = await ctx.sync.getRun(id);
     if (!run) return c.json({ error: `No run with id ${id}.` }, 404);
+    // ?results=0 for cheap progress polling: the run without its (possibly thousands of) rows.
+    if (c.req.query("results") === "0") return c.json(run);
     return c.json({ ...run, results: await ctx.sync.getResults(id) });
   });
 

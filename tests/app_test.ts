@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { escapeJson } from "../components/Island.tsx";
 import { boot } from "../boot.ts";
 import { testConfig } from "./helpers.ts";
+import { Agent, startUiStack } from "./ui_helpers.ts";
 
 async function withApp(fn: (app: Awaited<ReturnType<typeof boot>>["app"]) => Promise<void>) {
   const booted = await boot(testConfig());
@@ -41,31 +42,43 @@ Deno.test("an unknown page is an HTML 404", () =>
     assert.match(await res.text(), /Page not found/);
   }));
 
+/** The home page as a logged-in admin sees it (pages need a session). */
+async function withHome(
+  fn: (home: { res: Response; html: string; agent: Agent; url: string }) => Promise<void>,
+) {
+  const stack = await startUiStack();
+  try {
+    const agent = new Agent(stack.url);
+    await agent.login();
+    const { res, text } = await agent.get("/");
+    await fn({ res, html: text, agent, url: stack.url });
+  } finally {
+    await stack.close();
+  }
+}
+
 Deno.test("pages carry a CSP that allows only our scripts, with a fresh nonce", () =>
-  withApp(async (app) => {
-    const a = await app.request("/");
-    const b = await app.request("/");
-    const csp = a.headers.get("content-security-policy") ?? "";
+  withHome(async ({ res, html, agent }) => {
+    const again = await agent.get("/");
+    const csp = res.headers.get("content-security-policy") ?? "";
     assert.match(csp, /default-src 'self'/);
     assert.match(csp, /script-src 'self' 'nonce-[A-Za-z0-9+/=]+'/);
     assert.match(csp, /frame-ancestors 'none'/);
     assert.ok(!csp.includes("unsafe-inline"));
     const nonce = csp.match(/'nonce-([^']+)'/)![1];
-    assert.notEqual(
-      nonce,
-      (b.headers.get("content-security-policy") ?? "").match(/'nonce-([^']+)'/)?.[1],
-    );
-    const html = await a.text();
+    const nonce2 = (again.res.headers.get("content-security-policy") ?? "").match(/'nonce-([^']+)'/)
+      ?.[1];
+    assert.notEqual(nonce, nonce2);
     assert.ok(html.includes(`nonce="${nonce}"`), "the island script carries the nonce");
-    assert.equal(a.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff");
   }));
 
-Deno.test("the home page server-renders its island with escaped props", () =>
-  withApp(async (app) => {
-    const html = await (await app.request("/")).text();
+Deno.test("the home page server-renders its islands with escaped props", () =>
+  withHome(({ html }) => {
     assert.match(html, /<div data-island="ConnectionStatus">/);
-    assert.match(html, /Zoho CRM<\/strong> <span class="conn-state">Not connected/);
+    assert.match(html, /Zoho CRM<\/strong> <span class="conn-state">Connected/);
     assert.match(html, /<script type="application\/json" data-island-props="ConnectionStatus">/);
+    return Promise.resolve();
   }));
 
 Deno.test("island props cannot break out of their script element", () => {
@@ -80,20 +93,17 @@ Deno.test("island props cannot break out of their script element", () => {
 });
 
 Deno.test("built static files are fingerprinted and cached for a year", () =>
-  withApp(async (app) => {
-    const html = await (await app.request("/")).text();
+  withHome(async ({ html, agent }) => {
     const js = html.match(/src="(\/static\/client\.[0-9a-f]{12}\.js)"/)?.[1];
     const css = html.match(/href="(\/static\/app\.[0-9a-f]{12}\.css)"/)?.[1];
     assert.ok(js && css, "page links hashed assets");
     for (const path of [js, css]) {
-      const res = await app.request(path);
+      const { res } = await agent.get(path);
       assert.equal(res.status, 200);
       assert.equal(res.headers.get("cache-control"), "public, max-age=31536000, immutable");
-      await res.body?.cancel();
     }
-    const missing = await app.request("/static/client.000000000000.js");
+    const { res: missing } = await agent.get("/static/client.000000000000.js");
     assert.equal(missing.status, 404);
-    await missing.body?.cancel();
   }));
 
 Deno.test("cold start does not import xero-node", async () => {

@@ -53,6 +53,10 @@ export interface BatchContext {
   owner: string;
   /** How long to wait for a record another sync holds. */
   lockWaitMs: number;
+  /** How long a record lock outlives a holder that died (default LOCK_TTL_MS). */
+  lockTtlMs?: number;
+  /** Give records unchanged since the last sync a result ("all" and "last N days" runs). */
+  reportUnchanged?: boolean;
   /** Write-back API names that exist in Zoho (null: write-back off or no such fields). */
   writeBackFields: () => Promise<WriteBackFields | null>;
 }
@@ -134,6 +138,19 @@ export async function processBatch(
       const state = states.get(item.id);
       if (unchangedSince(item, state)) {
         out.notChanged.push(item.id);
+        if (ctx.reportUnchanged) {
+          out.results.push({
+            purchaseOrderId: item.id,
+            outcome: "unchanged",
+            reasons: [],
+            message: outcomeMessage("unchanged", {
+              number: state?.invoiceNumber,
+              preview: ctx.mode === "preview",
+            }),
+            bill: billRef(state),
+            reference: state?.invoiceNumber,
+          });
+        }
         continue;
       }
       work.push({ id: item.id, state });
@@ -151,7 +168,7 @@ export async function processBatch(
       const written = await writeBack(ctx, work);
       if (written.length) await storeStates(ctx, written);
     }
-    out.results = [...busyResults, ...work.map((w) => w.result!).filter(Boolean)];
+    out.results = [...busyResults, ...out.results, ...work.map((w) => w.result!).filter(Boolean)];
     return out;
   } finally {
     await Promise.all([...locked].map((id) => release(kv, keys.recordLock(id), ctx.owner)));
@@ -167,7 +184,7 @@ async function lockRecords(ctx: BatchContext, ids: string[]): Promise<Set<string
       ctx.kv,
       want.map((id) => keys.recordLock(id)),
       ctx.owner,
-      LOCK_TTL_MS,
+      ctx.lockTtlMs ?? LOCK_TTL_MS,
     );
     want.forEach((id, i) => busy.has(i) || got.add(id));
     want = want.filter((_, i) => busy.has(i));

@@ -41,6 +41,15 @@ export interface SyncEngineOptions {
   overlapMs?: number;
   /** How long a sync waits for a record another sync holds. */
   lockWaitMs?: number;
+  /**
+   * Run lease: a run whose heartbeat is older than this is taken for dead and closed by the next
+   * start (default 90 s). Tests that kill the process use a shorter one.
+   */
+  runLeaseMs?: number;
+  /** How often a running run renews its lease and heartbeat (default 20 s, < runLeaseMs). */
+  heartbeatMs?: number;
+  /** How long a per-record lock lasts when its holder dies (default 120 s). */
+  recordLockMs?: number;
 }
 
 export type StartResult =
@@ -62,6 +71,9 @@ export class SyncEngine {
   private readonly batchSize: number;
   private readonly overlapMs: number;
   private readonly lockWaitMs: number;
+  private readonly runLeaseMs: number;
+  private readonly heartbeatMs: number;
+  private readonly recordLockMs?: number;
   private fieldCache?: { at: number; names: Set<string> };
   /** Runs going on in this process (shutdown and tests wait for them). */
   private readonly active = new Set<Promise<unknown>>();
@@ -74,6 +86,9 @@ export class SyncEngine {
     this.batchSize = Math.min(o.batchSize ?? 100, 100);
     this.overlapMs = o.overlapMs ?? 60_000;
     this.lockWaitMs = o.lockWaitMs ?? 20_000;
+    this.runLeaseMs = o.runLeaseMs ?? RUN_LEASE_MS;
+    this.heartbeatMs = Math.min(o.heartbeatMs ?? HEARTBEAT_MS, this.runLeaseMs / 3);
+    this.recordLockMs = o.recordLockMs;
   }
 
   // -- settings ----------------------------------------------------------------------------------
@@ -146,7 +161,7 @@ export class SyncEngine {
   private async beginRun(input: StartRunInput, trigger: Trigger): Promise<StartResult> {
     await this.closeStaleRuns();
     const runId = newRunId();
-    if (!await acquire(this.kv, keys.runLease(MODULE), runId, RUN_LEASE_MS)) {
+    if (!await acquire(this.kv, keys.runLease(MODULE), runId, this.runLeaseMs)) {
       const running = await holder(this.kv, keys.runLease(MODULE));
       return { started: false, runId: running?.owner ?? "" };
     }
@@ -223,7 +238,7 @@ export class SyncEngine {
     let closed = 0;
     for (const run of runs) {
       if (run.status !== "running" || lease?.owner === run.id) continue;
-      if (Date.now() - Date.parse(run.heartbeatAt) < RUN_LEASE_MS) continue;
+      if (Date.now() - Date.parse(run.heartbeatAt) < this.runLeaseMs) continue;
       run.status = "failed";
       run.finishedAt = new Date().toISOString();
       run.message =
@@ -243,6 +258,7 @@ export class SyncEngine {
       mode,
       owner,
       lockWaitMs: this.lockWaitMs,
+      lockTtlMs: this.recordLockMs,
       writeBackFields: () => this.writeBackFields(settings),
     };
   }
@@ -265,10 +281,10 @@ export class SyncEngine {
     const t0 = Date.now();
     const calls0 = { zoho: this.zoho.calls.total, xero: this.xero.calls.total };
     const heartbeat = setInterval(() => {
-      acquire(this.kv, keys.runLease(MODULE), run.id, RUN_LEASE_MS).catch(() => {});
+      acquire(this.kv, keys.runLease(MODULE), run.id, this.runLeaseMs).catch(() => {});
       run.heartbeatAt = new Date().toISOString();
       saveRun(this.kv, run).catch(() => {});
-    }, HEARTBEAT_MS);
+    }, this.heartbeatMs);
     let listMs = 0;
     try {
       const settings = await this.settings();
@@ -302,7 +318,13 @@ export class SyncEngine {
         }
       }
 
-      const ctx = this.batchContext(settings, input.mode, run.id);
+      const ctx = {
+        ...this.batchContext(settings, input.mode, run.id),
+        reportUnchanged: input.window !== "since_last_sync",
+      };
+      run.planned = items.length;
+      run.processed = 0;
+      await saveRun(this.kv, run);
       let watermark = run.watermark.before;
       const batches: typeof items[] = [];
       for (let i = 0; i < items.length; i += this.batchSize) {
@@ -323,6 +345,7 @@ export class SyncEngine {
           run.counts[r.outcome]++;
         }
         await saveResults(this.kv, run.id, out.results);
+        run.processed = (run.processed ?? 0) + batch.length;
         if (!preview) {
           const times = batch.map((b) => b.listed?.modifiedTime).filter((t): t is string => !!t);
           const max = times.reduce<string | null>((m, t) => later(m, t), null);

@@ -81,6 +81,9 @@ export interface Run {
   /** Last checkpoint; a running run whose heartbeat is old was interrupted. */
   heartbeatAt: string;
   counts: Counts;
+  /** Records the run will look at (known once the listing is done), and how many it has. */
+  planned?: number;
+  processed?: number;
   watermark: { before: string | null; after: string | null; movedAt?: string };
   apiCalls: { zoho: number; xero: number };
   /** Plain words on why a run stopped early or failed as a whole. */

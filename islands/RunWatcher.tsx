@@ -1,0 +1,33 @@
+/**
+ * On the page of a run that is still going: live progress, then a reload so the server renders the
+ * finished run with its filterable results.
+ */
+import { useEffect, useState } from "preact/hooks";
+import { RunProgress, type RunView } from "../components/RunProgress.tsx";
+import { watchRun } from "./poll.ts";
+
+export default function RunWatcher(
+  { csrf, initial, pollMs = 1000 }: { csrf: string; initial: RunView; pollMs?: number },
+) {
+  const [run, setRun] = useState<RunView>(initial);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    if (initial.status !== "running") return;
+    return watchRun(csrf, initial.id, {
+      intervalMs: pollMs,
+      onRun: (next) => {
+        setRun(next);
+        if (next.status !== "running") location.reload();
+      },
+      onError: setError,
+    });
+  }, [initial.id]);
+
+  return (
+    <div aria-live="polite">
+      <RunProgress run={run} />
+      {error ? <p class="notice">{error}</p> : null}
+    </div>
+  );
+}

@@ -1,0 +1,163 @@
+/**
+ * The settings form as flat name → text pairs (names are the settings' paths, so a validation
+ * issue's path names its field), and back into the shape SettingsSchema validates.
+ */
+import { type Settings, SettingsSchema } from "../../lib/mapping/settings.ts";
+
+export type FormValues = Record<string, string>;
+
+export const WRITE_BACK_FIELDS = [
+  ["billId", "Bill ID"],
+  ["billNumber", "Bill number"],
+  ["billStatus", "Bill status"],
+  ["syncStatus", "Sync status"],
+  ["syncError", "Sync error"],
+  ["lastSynced", "Last synced"],
+] as const;
+
+/** Blank rows offered for new account overrides and tax mappings. */
+export const BLANK_ROWS = 2;
+
+export function toValues(s: Settings): FormValues {
+  const v: FormValues = {
+    checkboxField: s.checkboxField,
+    vendorField: s.vendorField,
+    vendorLabel: s.vendorLabel,
+    defaultAccountCode: s.defaultAccountCode,
+    defaultTaxType: s.defaultTaxType ?? "",
+    untaxedTaxType: s.untaxedTaxType,
+    billStatus: s.billStatus,
+    paymentTermsDays: String(s.paymentTermsDays),
+    sendItemCodes: s.sendItemCodes ? "on" : "",
+    zohoRecordUrlBase: s.zohoRecordUrlBase,
+    "writeBack.enabled": s.writeBack.enabled ? "on" : "",
+  };
+  for (const [k] of WRITE_BACK_FIELDS) v[`writeBack.fields.${k}`] = s.writeBack.fields[k];
+  s.accountOverrides.forEach((o, i) => {
+    v[`accountOverrides.${i}.match`] = o.match;
+    v[`accountOverrides.${i}.accountCode`] = o.accountCode;
+  });
+  s.taxMappings.forEach((m, i) => {
+    v[`taxMappings.${i}.zohoTaxName`] = m.zohoTaxName ?? "";
+    v[`taxMappings.${i}.percentage`] = m.percentage === undefined ? "" : String(m.percentage);
+    v[`taxMappings.${i}.taxType`] = m.taxType;
+  });
+  return v;
+}
+
+/** How many rows a list field shows: the filled ones (by highest index) plus blank ones. */
+export function rowCount(values: FormValues, list: "accountOverrides" | "taxMappings"): number {
+  let max = -1;
+  for (const name of Object.keys(values)) {
+    const m = name.match(/^(\w+)\.(\d+)\./);
+    if (m && m[1] === list && values[name].trim()) max = Math.max(max, Number(m[2]));
+  }
+  return Math.min(max + 1 + BLANK_ROWS, 200);
+}
+
+function rows(
+  values: FormValues,
+  list: string,
+  cols: string[],
+): Array<{ index: number; row: FormValues }> {
+  const out: Array<{ index: number; row: FormValues }> = [];
+  for (let i = 0; i < 200; i++) {
+    const row: FormValues = {};
+    for (const c of cols) row[c] = (values[`${list}.${i}.${c}`] ?? "").trim();
+    if (cols.some((c) => row[c])) out.push({ index: i, row });
+  }
+  return out;
+}
+
+const blankToUndefined = (s: string) => s.trim() === "" ? undefined : s;
+
+/**
+ * The submitted form → settings input, and where each list entry came from in the form. Settings
+ * the form does not show (added to the schema later) keep their current value.
+ */
+export function fromValues(
+  values: FormValues,
+  current: Partial<Settings> = {},
+): { input: unknown; rowOf: Record<string, number[]> } {
+  const overrides = rows(values, "accountOverrides", ["match", "accountCode"]);
+  const taxes = rows(values, "taxMappings", ["zohoTaxName", "percentage", "taxType"]);
+  const fields: Record<string, string> = {};
+  for (const [k] of WRITE_BACK_FIELDS) fields[k] = values[`writeBack.fields.${k}`] ?? "";
+  const input = {
+    ...current,
+    checkboxField: values.checkboxField ?? "",
+    vendorField: values.vendorField ?? "",
+    vendorLabel: values.vendorLabel ?? "",
+    defaultAccountCode: values.defaultAccountCode ?? "",
+    defaultTaxType: (values.defaultTaxType ?? "").trim() === "" ? null : values.defaultTaxType,
+    untaxedTaxType: values.untaxedTaxType ?? "",
+    billStatus: values.billStatus,
+    paymentTermsDays: blankToUndefined(values.paymentTermsDays ?? ""),
+    sendItemCodes: values.sendItemCodes === "on",
+    zohoRecordUrlBase: values.zohoRecordUrlBase ?? "",
+    writeBack: { enabled: values["writeBack.enabled"] === "on", fields },
+    accountOverrides: overrides.map(({ row }) => ({
+      match: row.match,
+      accountCode: row.accountCode,
+    })),
+    taxMappings: taxes.map(({ row }) => ({
+      zohoTaxName: blankToUndefined(row.zohoTaxName),
+      percentage: blankToUndefined(row.percentage),
+      taxType: row.taxType,
+    })),
+  };
+  return {
+    input,
+    rowOf: {
+      accountOverrides: overrides.map((r) => r.index),
+      taxMappings: taxes.map((r) => r.index),
+    },
+  };
+}
+
+const FIELD_LABELS: Record<string, string> = {
+  checkboxField: "“Add to Xero” field",
+  vendorField: "Vendor field",
+  vendorLabel: "Vendor field label",
+  defaultAccountCode: "Default account",
+  defaultTaxType: "Tax for other Zoho taxes",
+  untaxedTaxType: "Tax for untaxed lines",
+  billStatus: "Bill status",
+  paymentTermsDays: "Payment terms",
+  zohoRecordUrlBase: "Zoho record link",
+};
+
+/** Validates like saveSettings does, giving each problem to the field it is about. */
+export function validate(values: FormValues, current: Partial<Settings> = {}):
+  | { ok: true; input: unknown }
+  | {
+    ok: false;
+    errors: Record<string, string[]>;
+    summary: Array<{ name: string; text: string }>;
+  } {
+  const { input, rowOf } = fromValues(values, current);
+  const parsed = SettingsSchema.safeParse(input);
+  if (parsed.success) return { ok: true, input };
+  const errors: Record<string, string[]> = {};
+  const summary: Array<{ name: string; text: string }> = [];
+  for (const issue of parsed.error.issues) {
+    const path = issue.path.map(String);
+    // List entries: map the compacted index back to the form row it came from.
+    if ((path[0] === "accountOverrides" || path[0] === "taxMappings") && path[1] !== undefined) {
+      path[1] = String(rowOf[path[0]][Number(path[1])] ?? path[1]);
+      if (path.length === 2) path.push(path[0] === "taxMappings" ? "zohoTaxName" : "match");
+    }
+    const name = path.join(".");
+    (errors[name] ??= []).push(issue.message);
+    const label = FIELD_LABELS[name] ??
+      (path[0] === "accountOverrides"
+        ? `Account override row ${Number(path[1]) + 1}`
+        : path[0] === "taxMappings"
+        ? `Tax mapping row ${Number(path[1]) + 1}`
+        : path[0] === "writeBack"
+        ? `Write-back field ${path.at(-1)}`
+        : name);
+    summary.push({ name, text: `${label}: ${issue.message}` });
+  }
+  return { ok: false, errors, summary };
+}
