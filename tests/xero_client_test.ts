@@ -418,6 +418,26 @@ Deno.test("connect: authorizeUrl → code → exchangeCode stores tokens and pic
   assert.equal((await env.make({ refreshTokenSeed: undefined }).status()).state, "not_connected");
 });
 
+Deno.test("disconnect with XERO_REFRESH_TOKEN set stays disconnected; a new seed is used again", async () => {
+  await using env = await setup();
+  const seed = env.sim.refreshToken; // what XERO_REFRESH_TOKEN holds
+  const client = env.make({ refreshTokenSeed: seed });
+  assert.ok((await client.tenant()).tenantName);
+  assert.equal((await client.status()).state, "connected");
+  await client.disconnect();
+  // Same environment, even in a fresh instance: still disconnected, and no token call is made.
+  const calls = env.sim.counts.token ?? 0;
+  const again = env.make({ refreshTokenSeed: seed });
+  assert.equal((await again.status()).state, "not_connected");
+  await assert.rejects(() => again.tenant(), /not connected/i);
+  assert.equal(env.sim.counts.token ?? 0, calls);
+  // An operator putting a different token in the environment is listened to.
+  assert.equal(
+    (await env.make({ refreshTokenSeed: "another-refresh-token" }).status()).state,
+    "connected",
+  );
+});
+
 Deno.test("reads: getBills by id, findBills by number (ACCPAY only), listBillsSince pages", async () => {
   await using env = await setup();
   const contact = supplierId(env.sim);

@@ -13,6 +13,8 @@ export const keys = {
   xeroToken: () => ["tokens", "xero"] as const,
   xeroAccessToken: () => ["tokens", "xero_access"] as const,
   xeroTenant: () => ["xero", "tenant"] as const,
+  // Hash of the XERO_REFRESH_TOKEN seed an admin disconnected (not to be picked up again).
+  xeroDisconnectedSeed: () => ["xero", "disconnected_seed"] as const,
   oauthState: (state: string) => ["oauth_state", state] as const,
   // Why the last OAuth callback of an admin session failed, shown once on the connections page.
   oauthError: (sessionId: string) => ["oauth_error", sessionId] as const,

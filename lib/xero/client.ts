@@ -223,7 +223,7 @@ export class XeroClient {
       this.tokens.read(),
       this.opts.kv.get(keys.xeroTenant()),
     ]);
-    if (!token && !this.opts.refreshTokenSeed) {
+    if (!token && !await this.tokens.seedUsable()) {
       return { state: "not_connected", message: "Xero is not connected" };
     }
     const tenant = storedTenant.safeParse(tenantEntry.value);

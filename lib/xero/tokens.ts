@@ -4,6 +4,7 @@
  * check on the stored token's versionstamp; whoever loses waits and then uses the winner's token.
  * The new token set is stored before its access token is used, so a crash never loses it.
  */
+import { sha256Hex } from "../secrets.ts";
 import { z } from "zod";
 import type { Secrets } from "../secrets.ts";
 import { keys } from "../store/keys.ts";
@@ -91,7 +92,7 @@ export class XeroTokens {
     for (let round = 0; round < 400; round++) {
       const entry = await kv.get(key);
       if (entry.value === null) {
-        if (!this.opts.refreshTokenSeed) throw notConnected();
+        if (!await this.seedUsable()) throw notConnected();
         await this.seed(entry.versionstamp);
         continue;
       }
@@ -128,6 +129,14 @@ export class XeroTokens {
       status: 0,
       kind: "network",
     });
+  }
+
+  /** The env seed may be used: it is set and is not the one an admin disconnected. */
+  async seedUsable(): Promise<boolean> {
+    const seed = this.opts.refreshTokenSeed;
+    if (!seed) return false;
+    const gone = (await this.opts.kv.get<string>(keys.xeroDisconnectedSeed())).value;
+    return gone !== await sha256Hex(seed);
   }
 
   private async seed(versionstamp: string | null) {
@@ -199,7 +208,10 @@ export class XeroTokens {
   /** Forgets the tokens here, and asks Xero to revoke them (best effort). */
   async clear(): Promise<void> {
     const stored = await this.read();
-    await this.opts.kv.delete(keys.xeroToken());
+    // Remember which env seed was disconnected, so XERO_REFRESH_TOKEN does not silently reconnect.
+    const seed = this.opts.refreshTokenSeed;
+    await this.opts.kv.atomic().delete(keys.xeroToken())
+      .set(keys.xeroDisconnectedSeed(), seed ? await sha256Hex(seed) : "").commit();
     this.cache = undefined;
     if (!stored || !this.opts.clientId || !this.opts.clientSecret) return;
     try {
@@ -269,7 +281,9 @@ export class XeroTokens {
       if (res.status === 400 || res.status === 401) {
         throw new XeroError(
           code === "invalid_grant"
-            ? "Xero refused the stored refresh token (invalid_grant): reconnect Xero"
+            ? form.grant_type === "authorization_code"
+              ? "Xero refused the authorization code (invalid_grant): it expired or was used already; connect Xero again"
+              : "Xero refused the stored refresh token (invalid_grant): reconnect Xero"
             : code === "invalid_client"
             ? "Xero refused the client id or secret (invalid_client): check XERO_CLIENT_ID and XERO_CLIENT_SECRET"
             : redact(
