@@ -48,6 +48,11 @@ export class TenantLimiter {
           if (released) return;
           released = true;
           this.inFlight--;
+          // Xero counts a call when it arrives, somewhere before its answer: count it from the
+          // answer instead of from the send, so the window never frees a slot early (a 429).
+          const i = this.starts.indexOf(now);
+          if (i >= 0) this.starts.splice(i, 1);
+          this.starts.push(Date.now());
           for (const wake of this.waiters.splice(0)) wake();
         };
       }

@@ -1,0 +1,172 @@
+/**
+ * `deno task bench`: syncs N purchase orders through the real app code (boot() + a sync run)
+ * against the simulators with realistic per-call latency and Xero's limits, then does the same job
+ * the way a general automation tool does (bench/naive.ts), and prints both side by side.
+ *
+ *   deno task bench                     N = 1,000 and 10,000
+ *   deno task bench -- --n 1000         one size (repeat --n, or --n 1000,5000)
+ *   options: --vendors 200  --app-scale 2  --naive-scale 100  --no-naive
+ *            --zoho-latency 80  --xero-latency 150  --seed 7  --out bench-results.json
+ *
+ * Time model: the simulators run a clock `scale` times faster than real time (their latency and
+ * Xero's minute window both shrink), and the app's Xero limiter gets the matching window. "Xero
+ * minutes" = real wall time × scale: what the job takes against the real services. CPU time is
+ * not scaled, so a large scale overstates a CPU-heavy pipeline. The app runs at 2× by default
+ * (10,000 orders: 3.47 Xero minutes measured at 1×, 3.56 at 2×); the naive pipeline, which
+ * spends its time waiting on the limit, at 100× (otherwise 10,000 orders take 5.6 real hours).
+ */
+import { z } from "zod";
+import { naiveFloor, rateFloor, table } from "./bench/report.ts";
+import { type PassResult, runPass } from "./bench/run.ts";
+
+const ROOT = new URL("./", import.meta.url);
+
+const OptionsSchema = z.object({
+  n: z.array(z.number().int().min(1).max(100_000)).min(1),
+  vendors: z.number().int().min(1).max(5000),
+  appScale: z.number().min(1).max(1000),
+  naiveScale: z.number().min(1).max(1000),
+  naive: z.boolean(),
+  zohoLatency: z.number().min(0).max(10_000),
+  xeroLatency: z.number().min(0).max(10_000),
+  seed: z.number().int(),
+  out: z.string().min(1),
+});
+type Options = z.infer<typeof OptionsSchema>;
+
+function parseArgs(args: string[]): Options {
+  const raw: Record<string, unknown> = {
+    n: [] as number[],
+    vendors: 200,
+    appScale: 2,
+    naiveScale: 100,
+    naive: true,
+    zohoLatency: 80,
+    xeroLatency: 150,
+    seed: 7,
+    out: "bench-results.json",
+  };
+  const names: Record<string, string> = {
+    "--n": "n",
+    "--vendors": "vendors",
+    "--app-scale": "appScale",
+    "--naive-scale": "naiveScale",
+    "--zoho-latency": "zohoLatency",
+    "--xero-latency": "xeroLatency",
+    "--seed": "seed",
+    "--out": "out",
+  };
+  for (let i = 0; i < args.length; i++) {
+    const [flag, inline] = args[i].split("=", 2);
+    if (flag === "--") continue;
+    if (flag === "--no-naive") {
+      raw.naive = false;
+      continue;
+    }
+    const key = names[flag];
+    if (!key) throw new Error(`unknown option ${flag}`);
+    const value = inline ?? args[++i];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    if (key === "out") raw.out = value;
+    else if (key === "n") {
+      (raw.n as number[]).push(...value.split(",").map((s) => Number(s.replaceAll("_", ""))));
+    } else raw[key] = Number(value);
+  }
+  if (!(raw.n as number[]).length) raw.n = [1000, 10_000];
+  const parsed = OptionsSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new Error(
+      parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; "),
+    );
+  }
+  return parsed.data;
+}
+
+/** boot() serves the built page assets: build them if this checkout has none yet. */
+async function ensureAssets(): Promise<void> {
+  try {
+    await Deno.stat(new URL("static/build/manifest.json", ROOT));
+    return;
+  } catch { /* build below */ }
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("scripts/build.ts", ROOT).pathname],
+    cwd: ROOT.pathname,
+  }).output();
+  if (code !== 0) throw new Error("deno task build failed");
+}
+
+async function main() {
+  const o = parseArgs(Deno.args);
+  await ensureAssets();
+  const latency = { zoho: o.zohoLatency, xero: o.xeroLatency };
+  const started = new Date().toISOString();
+  const runs: Array<Record<string, unknown>> = [];
+  const tables: string[] = [];
+  console.log(
+    `Bench: ${o.n.map((n) => n.toLocaleString("en-US")).join(" and ")} purchase orders; ` +
+      `app at ${o.appScale}× clock, naive at ${o.naiveScale}×. ${navigator.hardwareConcurrency} CPUs, ` +
+      `Deno ${Deno.version.deno}.`,
+  );
+  for (const n of o.n) {
+    const pass = (scale: number) => ({
+      n,
+      vendors: o.vendors,
+      seed: o.seed,
+      clockScale: scale,
+      zohoLatencyMs: o.zohoLatency,
+      xeroLatencyMs: o.xeroLatency,
+    });
+    console.log(`\n${n.toLocaleString("en-US")}: this app...`);
+    const app = await runPass("app", pass(o.appScale));
+    if (app.bills !== n) console.warn(`  warning: the app left ${app.bills} bills, not ${n}`);
+    let naive: PassResult | undefined;
+    if (o.naive) {
+      console.log(`${n.toLocaleString("en-US")}: naive per-record pipeline...`);
+      naive = await runPass("naive", pass(o.naiveScale));
+      if (naive.bills !== n) console.warn(`  warning: naive left ${naive.bills} bills, not ${n}`);
+    }
+    const t = table(n, o.vendors, app, naive, latency);
+    tables.push(t);
+    console.log(`\n${t}`);
+    runs.push({
+      n,
+      vendors: o.vendors,
+      app,
+      ...(naive ? { naive } : {}),
+      xeroRateFloor: rateFloor(n, o.vendors),
+      naiveRateFloor: naiveFloor(n, o.vendors),
+      ratios: naive
+        ? {
+          xeroCalls: naive.xeroTotal / app.xeroTotal,
+          zohoCalls: naive.zohoTotal / app.zohoTotal,
+          xeroMinutes: naive.xeroMinutes / app.xeroMinutes,
+          cpuPerOrder: naive.cpuMsPerOrder / app.cpuMsPerOrder,
+        }
+        : undefined,
+    });
+  }
+  const result = {
+    startedAt: started,
+    finishedAt: new Date().toISOString(),
+    machine: {
+      cpus: navigator.hardwareConcurrency,
+      os: Deno.build.os,
+      arch: Deno.build.arch,
+      deno: Deno.version.deno,
+    },
+    options: o,
+    latencyMs: latency,
+    xeroLimits: { concurrent: 5, perMinute: 60 },
+    runs,
+  };
+  const out = new URL(o.out, `file://${Deno.cwd()}/`);
+  await Deno.writeTextFile(out, JSON.stringify(result, null, 2) + "\n");
+  console.log(`\nResults written to ${out.pathname}`);
+}
+
+try {
+  await main();
+} catch (err) {
+  console.error(err instanceof Error ? err.message : String(err));
+  Deno.exit(1);
+}
