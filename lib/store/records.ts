@@ -30,6 +30,8 @@ export interface BillIntent {
   invoiceNumber: string;
   url: string;
   at: string;
+  /** The create got no answer (timeout, lost connection): Xero may still apply it. */
+  unconfirmedAt?: string;
 }
 
 /** Write-ahead marks: set before a create is sent, cleared once its result is stored. */

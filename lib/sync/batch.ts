@@ -34,6 +34,7 @@ const MODULE = "Purchase_Orders" as const;
 /** Bills in these states belong to the accountants: we never change them. */
 const EDITABLE = new Set(["DRAFT", "SUBMITTED"]);
 const LOCK_TTL_MS = 120_000;
+const UNCONFIRMED_WAIT_MS = 120_000;
 
 export interface BatchItem {
   id: string;
@@ -55,6 +56,8 @@ export interface BatchContext {
   lockWaitMs: number;
   /** How long a record lock outlives a holder that died (default LOCK_TTL_MS). */
   lockTtlMs?: number;
+  /** How long a create that got no answer is waited for before it is sent again. */
+  unconfirmedWaitMs?: number;
   /** Give records unchanged since the last sync a result ("all" and "last N days" runs). */
   reportUnchanged?: boolean;
   /** Write-back API names that exist in Zoho (null: write-back off or no such fields). */
@@ -164,9 +167,11 @@ export async function processBatch(
     await decideAndWrite(ctx, pending, preview);
     if (!preview) {
       // Record the bills first: the longer Xero holds a bill KV does not know, the worse a crash.
-      await storeStates(ctx, work);
-      const written = await writeBack(ctx, work);
-      if (written.length) await storeStates(ctx, written);
+      // The Modified_Time is held back until the write-back settled: stored before it, a crash in
+      // between made the record look done while Zoho never got its bill (tests/reliability).
+      await storeStates(ctx, work, ctx.settings.writeBack.enabled);
+      const settled = await writeBack(ctx, work);
+      if (settled.length) await storeStates(ctx, settled, false);
     }
     out.results = [...busyResults, ...out.results, ...work.map((w) => w.result!).filter(Boolean)];
     return out;
@@ -348,6 +353,18 @@ async function reconcile(ctx: BatchContext, pending: Work[]) {
         // Content unknown: the record compares as changed, and an editable bill is resent.
         hash: intents.get(w.id)?.hash,
       };
+      continue;
+    }
+    // A create that timed out can still land in Xero after this search: sending it again now
+    // made a second bill (found by tests/reliability). Wait a while for it to show up.
+    const unconfirmed = intents.get(w.id)?.unconfirmedAt;
+    const waitMs = ctx.unconfirmedWaitMs ?? UNCONFIRMED_WAIT_MS;
+    if (unconfirmed && Date.now() - Date.parse(unconfirmed) < waitMs) {
+      w.result = failure(
+        w.id,
+        "xero",
+        "Xero has not confirmed an earlier attempt to create this bill yet; it is checked again by the next sync",
+      );
     }
   }
 }
@@ -439,10 +456,12 @@ async function decideAndWrite(ctx: BatchContext, pending: Work[], preview: boole
     return;
   }
   const rejected: string[] = [];
+  const unconfirmed: Work[] = [];
   for (const w of [...creates, ...toUpdate]) {
     const a = answers.get(w.id);
     const isCreate = !w.state?.invoiceId;
     if (a && !a.ok && isCreate && !a.retryable) rejected.push(w.id);
+    if (a && !a.ok && isCreate && a.kind === "network") unconfirmed.push(w);
     if (!a) {
       w.result = failure(w.id, "xero", "Xero gave no answer for this bill");
     } else if (!a.ok) {
@@ -460,6 +479,22 @@ async function decideAndWrite(ctx: BatchContext, pending: Work[], preview: boole
   }
   // Xero answered "no" for these: nothing was created, so there is nothing to reconcile later.
   await commitChunked(ctx.kv, rejected.map((id) => (a) => a.delete(keys.billIntent(id))));
+  const at = new Date().toISOString();
+  await commitChunked(
+    ctx.kv,
+    unconfirmed.map((w) => (a) =>
+      a.set(
+        keys.billIntent(w.id),
+        {
+          hash: w.bill!.hash,
+          invoiceNumber: w.bill!.invoice.invoiceNumber,
+          url: w.bill!.invoice.url,
+          at: now,
+          unconfirmedAt: at,
+        } satisfies BillIntent,
+      )
+    ),
+  );
 }
 
 function statusReason(status: string): string {
@@ -477,7 +512,11 @@ function statusReason(status: string): string {
   }
 }
 
-/** Writes the bill's details and the sync status onto the Zoho records (trigger: [] in the client). */
+/**
+ * Writes the bill's details and the sync status onto the Zoho records (trigger: [] in the client).
+ * Returns the records whose Zoho side is settled (written, or nothing to write), whose
+ * Modified_Time can now be remembered; the others are in the retry set.
+ */
 async function writeBack(ctx: BatchContext, work: Work[]): Promise<Work[]> {
   if (!ctx.settings.writeBack.enabled) return [];
   // Unchanged records too: their earlier write-back may have failed (the hash check skips the rest).
@@ -486,10 +525,20 @@ async function writeBack(ctx: BatchContext, work: Work[]): Promise<Work[]> {
   let fields: WriteBackFields | null;
   try {
     fields = await ctx.writeBackFields();
-  } catch {
-    fields = null;
+  } catch (err) {
+    // The field list could not be read (Zoho down, token refused): the write-back is still owed.
+    // Skipping it silently left the Zoho records without their bill for good, because the next
+    // run saw an unchanged Modified_Time (found by tests/reliability). Retry it like a failed PUT.
+    const owed = candidates.filter((w) => w.result!.outcome !== "failed").map((w) => w.id);
+    for (const id of owed) {
+      warn(work, id, `Could not write the sync status back to Zoho: ${describe(err)}`);
+    }
+    await retryWriteBack(ctx, owed);
+    return [];
   }
-  if (!fields || !Object.keys(fields).length) return [];
+  const notFailed = (w: Work) => w.result!.outcome !== "failed";
+  if (!fields || !Object.keys(fields).length) return candidates.filter(notFailed);
+  const upToDate: Work[] = [];
   const rows: Array<{ id: string } & Record<string, unknown>> = [];
   const hashes = new Map<string, string>();
   for (const w of candidates) {
@@ -512,12 +561,15 @@ async function writeBack(ctx: BatchContext, work: Work[]): Promise<Work[]> {
       r.outcome === "failed" || r.outcome === "skipped" ? r.reasons.join("; ").slice(0, 255) : null,
     );
     const hash = await sha256Hex(JSON.stringify(values));
-    if (hash === w.state?.writeBackHash) continue;
+    if (hash === w.state?.writeBackHash) {
+      if (notFailed(w)) upToDate.push(w);
+      continue;
+    }
     hashes.set(w.id, hash);
     put("lastSynced", zohoDateTime(new Date()));
     rows.push({ id: w.id, ...values });
   }
-  if (!rows.length) return [];
+  if (!rows.length) return upToDate;
   let answers;
   try {
     answers = await ctx.zoho.updateRecords(rows);
@@ -526,9 +578,9 @@ async function writeBack(ctx: BatchContext, work: Work[]): Promise<Work[]> {
       warn(work, row.id, `Could not write the sync status back to Zoho: ${describe(err)}`);
     }
     await retryWriteBack(ctx, rows.map((r) => r.id));
-    return [];
+    return upToDate;
   }
-  const written: Work[] = [];
+  const written: Work[] = [...upToDate];
   const failedIds: string[] = [];
   for (const a of answers) {
     const w = work.find((x) => x.id === a.id);
@@ -545,6 +597,7 @@ async function writeBack(ctx: BatchContext, work: Work[]): Promise<Work[]> {
         `Could not write the sync status back to Zoho: ${a.code ?? ""} ${a.message ?? ""}`.trim(),
       );
       if (a.code !== "INVALID_DATA") failedIds.push(a.id);
+      else if (notFailed(w)) written.push(w); // Zoho will never take it: do not refetch forever
     }
   }
   await retryWriteBack(ctx, failedIds);
@@ -568,7 +621,7 @@ function warn(work: Work[], id: string, text: string) {
 }
 
 /** Stores what this batch learnt; failed records go to the retry set instead of being remembered. */
-async function storeStates(ctx: BatchContext, work: Work[]) {
+async function storeStates(ctx: BatchContext, work: Work[], holdModifiedTime = false) {
   const now = new Date().toISOString();
   const ops: Array<(a: Deno.AtomicOperation) => Deno.AtomicOperation> = [];
   for (const w of work) {
@@ -578,9 +631,12 @@ async function storeStates(ctx: BatchContext, work: Work[]) {
       ops.push((a) =>
         a.set(keys.retry(MODULE, w.id), { since: now, reason: r.reasons.join("; ") })
       );
-      // Keep what is known (a bill id must never be forgotten), but not the Modified_Time.
+      // Keep what is known (a bill id must never be forgotten), but not the Modified_Time, nor
+      // the write-back hash: Zoho now shows "Failed", so the next success must write "Synced"
+      // even when its values equal the last success's (else Zoho kept "Failed" after recovery;
+      // found by tests/reliability).
       if (w.state) {
-        const { zohoModifiedTime: _, ...rest } = w.state;
+        const { zohoModifiedTime: _, writeBackHash: _w, ...rest } = w.state;
         ops.push((a) =>
           a.set(keys.billMapping(w.id), { ...rest, outcome: "failed", syncedAt: now })
         );
@@ -594,7 +650,7 @@ async function storeStates(ctx: BatchContext, work: Work[]) {
         keys.billMapping(w.id),
         {
           ...w.state,
-          zohoModifiedTime: w.modifiedTime,
+          zohoModifiedTime: holdModifiedTime && w.raw ? undefined : w.modifiedTime,
           listFingerprint: w.raw ? fingerprint(w.raw, ctx.settings) : undefined,
           outcome: r.outcome,
           syncedAt: now,

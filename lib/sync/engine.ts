@@ -50,6 +50,8 @@ export interface SyncEngineOptions {
   heartbeatMs?: number;
   /** How long a per-record lock lasts when its holder dies (default 120 s). */
   recordLockMs?: number;
+  /** How long a bill create that got no answer is waited for before it is sent again (120 s). */
+  unconfirmedWaitMs?: number;
 }
 
 export type StartResult =
@@ -74,6 +76,7 @@ export class SyncEngine {
   private readonly runLeaseMs: number;
   private readonly heartbeatMs: number;
   private readonly recordLockMs?: number;
+  private readonly unconfirmedWaitMs?: number;
   private fieldCache?: { at: number; names: Set<string> };
   /** Runs going on in this process (shutdown and tests wait for them). */
   private readonly active = new Set<Promise<unknown>>();
@@ -89,6 +92,7 @@ export class SyncEngine {
     this.runLeaseMs = o.runLeaseMs ?? RUN_LEASE_MS;
     this.heartbeatMs = Math.min(o.heartbeatMs ?? HEARTBEAT_MS, this.runLeaseMs / 3);
     this.recordLockMs = o.recordLockMs;
+    this.unconfirmedWaitMs = o.unconfirmedWaitMs;
   }
 
   // -- settings ----------------------------------------------------------------------------------
@@ -238,7 +242,11 @@ export class SyncEngine {
     let closed = 0;
     for (const run of runs) {
       if (run.status !== "running" || lease?.owner === run.id) continue;
-      if (Date.now() - Date.parse(run.heartbeatAt) < this.runLeaseMs) continue;
+      // Without the lease, a live run's heartbeat is at most one interval old. Comparing with
+      // the whole lease let a dead run whose last batch checkpoint came after its last lease
+      // renewal stay "running" next to the run that replaced it (found by tests/reliability).
+      const staleMs = Math.min(this.runLeaseMs, 2 * this.heartbeatMs);
+      if (Date.now() - Date.parse(run.heartbeatAt) < staleMs) continue;
       run.status = "failed";
       run.finishedAt = new Date().toISOString();
       run.message =
@@ -259,6 +267,7 @@ export class SyncEngine {
       owner,
       lockWaitMs: this.lockWaitMs,
       lockTtlMs: this.recordLockMs,
+      unconfirmedWaitMs: this.unconfirmedWaitMs,
       writeBackFields: () => this.writeBackFields(settings),
     };
   }

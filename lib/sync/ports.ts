@@ -20,7 +20,7 @@ export interface ZohoPort {
 
 export type BillResult =
   | { ok: true; invoiceID: string; invoiceNumber: string; status: string; total: number }
-  | { ok: false; message: string; retryable: boolean };
+  | { ok: false; message: string; retryable: boolean; kind?: string };
 
 export interface XeroBillSummary {
   invoiceID: string;

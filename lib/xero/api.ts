@@ -23,7 +23,7 @@ export interface ApiOptions {
   count: (endpoint: string) => void;
 }
 
-type Answer<T> = Promise<{ response: { headers?: unknown }; body: T }>;
+type Answer<T> = Promise<{ response: { headers?: unknown; data?: unknown }; body: T }>;
 
 export class XeroApi {
   private api?: AccountingApi;
@@ -63,6 +63,15 @@ export class XeroApi {
         api.accessToken = token;
         const answer = await withTimeout(run(api), this.opts.timeoutMs);
         limiter.observe(headerMap(answer.response?.headers));
+        // A 2xx whose body is not JSON (a proxy's HTML page) leaves axios with the raw text and
+        // xero-node with an empty model, which read as "no bills found": reconcile would then
+        // create a second bill, and an update was skipped for good (found by tests/reliability).
+        if (typeof answer.response?.data === "string") {
+          throw new XeroError(`Xero ${endpoint}: the answer was not valid JSON`, {
+            status: 502,
+            kind: "server",
+          });
+        }
         return answer.body;
       } catch (raw) {
         const parsed = parseRejection(raw);

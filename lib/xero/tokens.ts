@@ -287,7 +287,10 @@ export class XeroTokens {
             : code === "invalid_client"
             ? "Xero refused the client id or secret (invalid_client): check XERO_CLIENT_ID and XERO_CLIENT_SECRET"
             : redact(
-              `Xero token endpoint refused the request (${String(code ?? res.status)})`,
+              // Stored as the connection's failure until someone reconnects: say so.
+              `Xero token endpoint refused the request (${
+                String(code ?? res.status)
+              }): reconnect Xero on the connections page`,
               secrets,
             ),
           { status: res.status, kind: "auth", retryable: false },

@@ -144,7 +144,9 @@ export class ZohoTokens {
         continue;
       }
       try {
-        return await this.#mint();
+        // Another process may have minted and released the lease between our look at the cache
+        // and taking the lease: use its token (two mints per expiry, found by tests/reliability).
+        return await this.#cached() ?? await this.#mint();
       } finally {
         // Best effort: an unreleased lease simply expires.
         await kv.atomic().check({ key: leaseKey, versionstamp: taken.versionstamp })
