@@ -438,6 +438,14 @@ Deno.test("disconnect with XERO_REFRESH_TOKEN set stays disconnected; a new seed
   );
 });
 
+Deno.test("tenant: callers arriving together share one /connections lookup", async () => {
+  await using env = await setup();
+  const client = env.make();
+  const got = await Promise.all(Array.from({ length: 20 }, () => client.tenant()));
+  assert.ok(got.every((t) => t.tenantId === env.sim.tenantId));
+  assert.equal(env.sim.counts.connections, 1);
+});
+
 Deno.test("reads: getBills by id, findBills by number (ACCPAY only), listBillsSince pages", async () => {
   await using env = await setup();
   const contact = supplierId(env.sim);

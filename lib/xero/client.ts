@@ -166,8 +166,16 @@ export class XeroClient {
    * The organisation to work in: the one chosen in the app, else XERO_TENANT_ID, else the first
    * connection. Remembered in KV, so this costs a call only the first time.
    */
-  async tenant(): Promise<XeroTenant> {
-    if (this.tenantCache) return this.tenantCache;
+  tenant(): Promise<XeroTenant> {
+    if (this.tenantCache) return Promise.resolve(this.tenantCache);
+    // One lookup for all callers that arrive together (a run's first batch asks many times).
+    this.tenantLookup ??= this.lookupTenant().finally(() => this.tenantLookup = undefined);
+    return this.tenantLookup;
+  }
+
+  private tenantLookup?: Promise<XeroTenant>;
+
+  private async lookupTenant(): Promise<XeroTenant> {
     const stored = storedTenant.safeParse((await this.opts.kv.get(keys.xeroTenant())).value);
     const env = this.opts.tenantId;
     if (
