@@ -33,6 +33,11 @@ export interface ContactsContext {
 /** Encoded length of one `where` value; the whole query must stay under ~2 KB. */
 const WHERE_MAX = 1500;
 const PAGE_SIZE = 1000;
+/**
+ * Without a `pagination` element we cannot tell whether `pageSize` was honoured: only a page
+ * shorter than Xero's default of 100 is surely the last one.
+ */
+const XERO_DEFAULT_PAGE = 100;
 const CREATE_BATCH = 50;
 const MAX_PAGES = 200;
 
@@ -150,7 +155,7 @@ export async function resolveContacts(
       matcher.offer(first.contacts);
       settle();
       const pageCount = first.pagination?.pageCount ??
-        ((first.contacts?.length ?? 0) < PAGE_SIZE ? 1 : Infinity);
+        ((first.contacts?.length ?? 0) < XERO_DEFAULT_PAGE ? 1 : Infinity);
       const rest = whereChunks(pendingOf());
       if (pageCount - 1 <= rest.length && pageCount <= MAX_PAGES) {
         for (let page = 2; page <= pageCount && pendingOf().length; page++) {
@@ -307,7 +312,8 @@ export async function listContacts(
       }
     }
     const count = body.pagination?.pageCount;
-    if ((body.contacts?.length ?? 0) < PAGE_SIZE || (count !== undefined && page >= count)) break;
+    const got = body.contacts?.length ?? 0;
+    if (count !== undefined ? page >= count : got < XERO_DEFAULT_PAGE) break;
   }
   return out;
 }
