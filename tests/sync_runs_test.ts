@@ -98,3 +98,23 @@ Deno.test("windows: last N days and all records", async () => {
     await s.close();
   }
 });
+
+Deno.test("an 'all records' run after a sync shows every record: unchanged bills and skips with reasons", async () => {
+  const orders = makeOrders(3);
+  orders[2].Add_to_Xero = false;
+  const s = await startStack({ records: orders });
+  try {
+    await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    s.zohoSim.resetCounts();
+    const all = await s.run({ window: "all", mode: "preview" });
+    const byId = new Map(all.results.map((r) => [r.purchaseOrderId, r]));
+    assert.equal(all.counts.total, 3);
+    assert.equal(byId.get(String(orders[0].id))?.outcome, "unchanged");
+    assert.ok(byId.get(String(orders[0].id))?.bill?.invoiceId);
+    assert.equal(byId.get(String(orders[2].id))?.outcome, "skipped");
+    assert.deepEqual(byId.get(String(orders[2].id))?.reasons, ["'Add to Xero' is not ticked"]);
+    assert.equal(s.zohoSim.counts.get ?? 0, 0, "nothing unchanged is read again");
+  } finally {
+    await s.close();
+  }
+});

@@ -15,6 +15,8 @@ export interface RecordState {
   /** Hash of the write-back values last written, so unchanged values are not written again. */
   writeBackHash?: string;
   outcome?: string;
+  /** The reasons of the last "skipped" outcome. */
+  reasons?: string[];
   syncedAt?: string;
 }
 

@@ -141,19 +141,7 @@ export async function processBatch(
       const state = states.get(item.id);
       if (unchangedSince(item, state)) {
         out.notChanged.push(item.id);
-        if (ctx.reportUnchanged) {
-          out.results.push({
-            purchaseOrderId: item.id,
-            outcome: "unchanged",
-            reasons: [],
-            message: outcomeMessage("unchanged", {
-              number: state?.invoiceNumber,
-              preview: ctx.mode === "preview",
-            }),
-            bill: billRef(state),
-            reference: state?.invoiceNumber,
-          });
-        }
+        if (ctx.reportUnchanged) out.results.push(unchangedResult(ctx, item.id, state));
         continue;
       }
       work.push({ id: item.id, state });
@@ -653,6 +641,8 @@ async function storeStates(ctx: BatchContext, work: Work[], holdModifiedTime = f
           zohoModifiedTime: holdModifiedTime && w.raw ? undefined : w.modifiedTime,
           listFingerprint: w.raw ? fingerprint(w.raw, ctx.settings) : undefined,
           outcome: r.outcome,
+          // Why it was skipped, to say again while the record does not change.
+          reasons: r.outcome === "skipped" ? r.reasons : undefined,
           syncedAt: now,
         } satisfies RecordState,
       )
@@ -660,6 +650,27 @@ async function storeStates(ctx: BatchContext, work: Work[], holdModifiedTime = f
     if (w.state?.invoiceId) ops.push((a) => a.delete(keys.billIntent(w.id)));
   }
   await commitChunked(ctx.kv, ops);
+}
+
+/** A record not changed since the last sync: its bill is as it was, or it is still skipped. */
+function unchangedResult(ctx: BatchContext, id: string, state?: RecordState): RecordResult {
+  const preview = ctx.mode === "preview";
+  if (!state?.invoiceId && state?.reasons?.length) {
+    return {
+      purchaseOrderId: id,
+      outcome: "skipped",
+      reasons: state.reasons,
+      message: outcomeMessage("skipped", { reasons: state.reasons, preview }),
+    };
+  }
+  return {
+    purchaseOrderId: id,
+    outcome: "unchanged",
+    reasons: [],
+    message: outcomeMessage("unchanged", { number: state?.invoiceNumber, preview }),
+    bill: billRef(state),
+    reference: state?.invoiceNumber,
+  };
 }
 
 function billRef(state: RecordState | undefined) {
