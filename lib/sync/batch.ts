@@ -413,17 +413,7 @@ async function decideAndWrite(ctx: BatchContext, pending: Work[], preview: boole
   const now = new Date().toISOString();
   await commitChunked(
     ctx.kv,
-    creates.map((w) => (a) =>
-      a.set(
-        keys.billIntent(w.id),
-        {
-          hash: w.bill!.hash,
-          invoiceNumber: w.bill!.invoice.invoiceNumber,
-          url: w.bill!.invoice.url,
-          at: now,
-        } satisfies BillIntent,
-      )
-    ),
+    creates.map((w) => (a) => a.set(keys.billIntent(w.id), intentOf(w, now))),
   );
   const payload = [
     ...creates.map((w) => ({ key: w.id, invoice: w.bill!.invoice })),
@@ -470,19 +460,19 @@ async function decideAndWrite(ctx: BatchContext, pending: Work[], preview: boole
   const at = new Date().toISOString();
   await commitChunked(
     ctx.kv,
-    unconfirmed.map((w) => (a) =>
-      a.set(
-        keys.billIntent(w.id),
-        {
-          hash: w.bill!.hash,
-          invoiceNumber: w.bill!.invoice.invoiceNumber,
-          url: w.bill!.invoice.url,
-          at: now,
-          unconfirmedAt: at,
-        } satisfies BillIntent,
-      )
-    ),
+    unconfirmed.map((w) => (a) => a.set(keys.billIntent(w.id), intentOf(w, now, at))),
   );
+}
+
+/** The write-ahead mark of a create (unconfirmedAt: sent, but no answer came back). */
+function intentOf(w: Work, at: string, unconfirmedAt?: string): BillIntent {
+  return {
+    hash: w.bill!.hash,
+    invoiceNumber: w.bill!.invoice.invoiceNumber,
+    url: w.bill!.invoice.url,
+    at,
+    ...(unconfirmedAt ? { unconfirmedAt } : {}),
+  };
 }
 
 function statusReason(status: string): string {
