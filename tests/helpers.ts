@@ -52,14 +52,9 @@ export interface StackOptions {
   listen?: boolean;
 }
 
-export async function startStack(opts: StackOptions = {}) {
-  const zohoSim: ZohoSim = await startZohoSim({ records: opts.records, ...opts.zoho });
-  const xeroSim: XeroSim = await startXeroSim({
-    taxRates: ORG_TAX_RATES,
-    currencies: ORG_CURRENCIES,
-    ...opts.xero,
-  });
-  const env = {
+/** The app's environment (DESIGN §4) pointing at both simulators, connections seeded. */
+export function simEnv(zohoSim: ZohoSim, xeroSim: XeroSim): Record<string, string> {
+  return {
     ...TEST_ENV,
     AUTO_SYNC_CRON: "off",
     ZOHO_ACCOUNTS_URL: zohoSim.url,
@@ -72,8 +67,17 @@ export async function startStack(opts: StackOptions = {}) {
     XERO_CLIENT_ID: xeroSim.clientId,
     XERO_CLIENT_SECRET: xeroSim.clientSecret,
     XERO_REFRESH_TOKEN: xeroSim.refreshToken,
-    ...opts.env,
   };
+}
+
+export async function startStack(opts: StackOptions = {}) {
+  const zohoSim: ZohoSim = await startZohoSim({ records: opts.records, ...opts.zoho });
+  const xeroSim: XeroSim = await startXeroSim({
+    taxRates: ORG_TAX_RATES,
+    currencies: ORG_CURRENCIES,
+    ...opts.xero,
+  });
+  const env = { ...simEnv(zohoSim, xeroSim), ...opts.env };
   const booted = await boot(loadConfig(env), {
     ...opts.overrides,
     zoho: { retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 50 }, ...opts.overrides?.zoho },

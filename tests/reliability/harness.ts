@@ -10,7 +10,7 @@ import { holder } from "../../lib/store/locks.ts";
 import { ORG_CURRENCIES, ORG_SETTINGS, ORG_TAX_RATES } from "../../sandbox/demo_org.ts";
 import { startXeroSim, type XeroSim, type XeroSimOptions } from "../../sandbox/xero.ts";
 import { startZohoSim, type ZohoSim, type ZohoSimOptions } from "../../sandbox/zoho.ts";
-import { TEST_ENV } from "../helpers.ts";
+import { simEnv, TEST_ENV } from "../helpers.ts";
 import { listAll } from "../../lib/store/kv.ts";
 import { keys } from "../../lib/store/keys.ts";
 import type { Run } from "../../lib/sync/types.ts";
@@ -274,21 +274,7 @@ export async function sharedWorld(
   const kvPath = `${dir}/kv.sqlite3`;
   const kv = await Deno.openKv(kvPath);
   await kv.set(keys.settings(), SettingsSchema.parse(ORG_SETTINGS));
-  const env: Record<string, string> = {
-    ...TEST_ENV,
-    DENO_KV_PATH: kvPath,
-    AUTO_SYNC_CRON: "off",
-    ZOHO_ACCOUNTS_URL: zohoSim.url,
-    ZOHO_CLIENT_ID: zohoSim.clientId,
-    ZOHO_CLIENT_SECRET: zohoSim.clientSecret,
-    ZOHO_REFRESH_TOKEN: zohoSim.refreshToken,
-    XERO_LOGIN_URL: xeroSim.url,
-    XERO_IDENTITY_URL: xeroSim.url,
-    XERO_API_URL: xeroSim.url,
-    XERO_CLIENT_ID: xeroSim.clientId,
-    XERO_CLIENT_SECRET: xeroSim.clientSecret,
-    XERO_REFRESH_TOKEN: xeroSim.refreshToken,
-  };
+  const env: Record<string, string> = { ...simEnv(zohoSim, xeroSim), DENO_KV_PATH: kvPath };
   return {
     zohoSim,
     xeroSim,
