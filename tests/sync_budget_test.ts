@@ -25,7 +25,8 @@ Deno.test("1,000 new purchase orders with 200 vendors: API calls within budget",
         JSON.stringify(s.zohoSim.counts)
       }`,
     );
-    assert.ok(invoiceCalls <= 20, `Xero invoice calls: ${invoiceCalls}`);
+    // 20 creates (50 a call) and one read of the organisation's bills: a fresh KV looks for ours first.
+    assert.ok(invoiceCalls <= 21, `Xero invoice calls: ${invoiceCalls}`);
     assert.ok(contactCalls <= 10, `Xero contact calls: ${contactCalls}`);
     assert.ok((s.zohoSim.counts.list ?? 0) <= 5, `Zoho list calls: ${s.zohoSim.counts.list}`);
     assert.equal(s.zohoSim.counts.get, 1000);

@@ -15,6 +15,10 @@ export interface RecordState {
   /** Hash of the write-back values last written, so unchanged values are not written again. */
   writeBackHash?: string;
   outcome?: string;
+  /** Settings fingerprint the record was last decided under (lib/sync/fingerprint.ts). */
+  settingsKey?: string;
+  /** Left unfinished on purpose (a create-only run did not update its bill): not done yet. */
+  owed?: boolean;
   /** The reasons of the last "skipped" outcome. */
   reasons?: string[];
   syncedAt?: string;

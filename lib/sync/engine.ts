@@ -4,7 +4,8 @@
  * are done, and a retry set for the ones that failed.
  */
 import { type Settings, SettingsSchema } from "../mapping/mod.ts";
-import { listAll } from "../store/kv.ts";
+import { getManyChunked, listAll } from "../store/kv.ts";
+import { commitChunked, type RecordState } from "../store/records.ts";
 import { keys } from "../store/keys.ts";
 import { acquire, holder, release } from "../store/locks.ts";
 import { getResults, getRun, listRuns, newRunId, saveResults, saveRun } from "../store/runs.ts";
@@ -16,7 +17,7 @@ import {
   type WriteBackFields,
 } from "./batch.ts";
 import { describe, RunStop } from "./errors.ts";
-import { fingerprint, listFields } from "./fingerprint.ts";
+import { fingerprint, listFields, settingsKey } from "./fingerprint.ts";
 import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
 import {
   emptyCounts,
@@ -113,9 +114,27 @@ export class SyncEngine {
         errors: parsed.error.issues.map((i) => `${i.path.join(".") || "settings"}: ${i.message}`),
       };
     }
+    const before = settingsKey(await this.settings());
     await this.kv.set(keys.settings(), parsed.data);
     this.fieldCache = undefined;
+    if (settingsKey(parsed.data) !== before) await this.oweUnsettled();
     return { ok: true, settings: parsed.data };
+  }
+
+  /**
+   * After a settings change, records that were skipped or failed may now sync (a tax mapping
+   * added, the checkbox field corrected): they are owed, so the next run reads them again even
+   * though Zoho shows no change.
+   */
+  private async oweUnsettled(): Promise<void> {
+    const since = new Date().toISOString();
+    const ops: Array<(a: Deno.AtomicOperation) => Deno.AtomicOperation> = [];
+    for (const e of await listAll<RecordState>(this.kv, keys.billMappingPrefix())) {
+      if (e.value.outcome !== "skipped" && e.value.outcome !== "failed") continue;
+      const id = String(e.key.at(-1));
+      ops.push((a) => a.set(keys.retry(MODULE, id), { since, reason: "settings changed" }));
+    }
+    await commitChunked(this.kv, ops);
   }
 
   async watermark(): Promise<{ value: string | null; movedAt?: string }> {
@@ -263,6 +282,7 @@ export class SyncEngine {
       zoho: this.zoho,
       xero: this.xero,
       settings,
+      settingsKey: settingsKey(settings),
       mode,
       owner,
       lockWaitMs: this.lockWaitMs,
@@ -335,16 +355,20 @@ export class SyncEngine {
       run.processed = 0;
       await saveRun(this.kv, run);
       let watermark = run.watermark.before;
+      const movesWatermark = this.coversWatermark(input, since, watermark);
       const batches: typeof items[] = [];
       for (let i = 0; i < items.length; i += this.batchSize) {
         batches.push(items.slice(i, i + this.batchSize));
       }
       // Zoho reads of batch k+1 run while batch k is written to Xero (the slower side).
+      // When each batch began to be read: webhook entries queued before that are paid by it.
+      const readStart: number[] = [Date.now()];
       let ahead: Promise<Prefetched> | undefined = batches.length
         ? prefetchRecords(ctx, batches[0])
         : undefined;
       for (const [k, batch] of batches.entries()) {
         const fetched = await ahead!;
+        readStart[k + 1] = Date.now();
         ahead = k + 1 < batches.length ? prefetchRecords(ctx, batches[k + 1]) : undefined;
         // A read-ahead error must not go unhandled if this batch throws first.
         ahead?.catch(() => {});
@@ -355,7 +379,7 @@ export class SyncEngine {
         }
         await saveResults(this.kv, run.id, out.results);
         run.processed = (run.processed ?? 0) + batch.length;
-        if (!preview) {
+        if (movesWatermark) {
           const times = batch.map((b) => b.listed?.modifiedTime).filter((t): t is string => !!t);
           const max = times.reduce<string | null>((m, t) => later(m, t), null);
           if (max && later(watermark, max) !== watermark) {
@@ -364,9 +388,8 @@ export class SyncEngine {
             await this.kv.set(keys.watermark(MODULE), { value: watermark, movedAt });
             run.watermark.movedAt = movedAt;
           }
-          const doneIds = batch.map((b) => b.id);
-          await this.dequeue(doneIds);
         }
+        if (!preview) await this.dequeue(batch.map((b) => b.id), readStart[k]);
         run.watermark.after = watermark;
         run.heartbeatAt = new Date().toISOString();
         run.apiCalls = {
@@ -403,6 +426,22 @@ export class SyncEngine {
       if (waiting.length) await this.tick("webhook").catch(() => {});
     }
     return run;
+  }
+
+  /**
+   * Only a run that may write everything it lists, over a window that reaches back to the
+   * watermark, may move it: a "last 3 days" run must not jump past an older change it never
+   * listed, and a create-only or preview run leaves updates undone.
+   */
+  private coversWatermark(
+    input: StartRunInput,
+    since: string | undefined,
+    watermark: string | null,
+  ) {
+    if (input.mode !== "create_and_update") return false;
+    if (input.window !== "last_days") return true;
+    if (!watermark || !since) return false;
+    return Date.parse(since) <= Date.parse(watermark) - this.overlapMs;
   }
 
   private sinceFor(input: StartRunInput, watermark: string | null): string | undefined {
@@ -451,10 +490,18 @@ export class SyncEngine {
     return [];
   }
 
-  private async dequeue(ids: string[]) {
-    let atomic = this.kv.atomic();
-    for (const id of ids) atomic = atomic.delete(keys.queue(MODULE, id));
-    await atomic.commit();
+  /** Deletes the webhook entries of a batch, except those queued again after it was read. */
+  private async dequeue(ids: string[], readFrom: number) {
+    for (let i = 0; i < ids.length; i += 100) {
+      const entries = await getManyChunked<{ at: string }>(
+        this.kv,
+        ids.slice(i, i + 100).map((id) => keys.queue(MODULE, id)),
+      );
+      await Promise.all(entries.map(async (e) => {
+        if (!e.value || Date.parse(e.value.at) > readFrom) return;
+        await this.kv.atomic().check(e).delete(e.key).commit();
+      }));
+    }
   }
 }
 

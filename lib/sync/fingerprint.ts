@@ -6,7 +6,19 @@
 import { createHash } from "node:crypto";
 import type { Settings } from "../mapping/mod.ts";
 
-const CONTENT_FIELDS = ["PO_Number", "Subject", "Grand_Total", "Currency", "PO_Date", "Due_Date"];
+// The totals are here because a line edit (quantity, price, discount, tax) nearly always moves one.
+const CONTENT_FIELDS = [
+  "PO_Number",
+  "Subject",
+  "Grand_Total",
+  "Sub_Total",
+  "Tax",
+  "Discount",
+  "Adjustment",
+  "Currency",
+  "PO_Date",
+  "Due_Date",
+];
 
 export function listFields(settings: Settings): string[] {
   return ["Modified_Time", settings.vendorField, settings.checkboxField, ...CONTENT_FIELDS];
@@ -20,4 +32,12 @@ export function fingerprint(record: Record<string, unknown>, settings: Settings)
     ...CONTENT_FIELDS.map((f) => record[f] ?? null),
   ];
   return createHash("sha256").update(JSON.stringify(values)).digest("hex").slice(0, 16);
+}
+
+/**
+ * The settings a record was decided under: a record skipped for an unmapped tax, or billed with
+ * an old account, is decided again once they change (the unchanged check compares this too).
+ */
+export function settingsKey(settings: Settings): string {
+  return createHash("sha256").update(JSON.stringify(settings)).digest("hex").slice(0, 16);
 }

@@ -12,6 +12,7 @@ export interface ZohoPort {
   getPurchaseOrder(id: string): Promise<Record<string, unknown> | null>;
   updateRecords(
     records: Array<{ id: string } & Record<string, unknown>>,
+    opts?: { ifUnmodifiedSince?: string },
   ): Promise<
     Array<{ id: string; ok: boolean; modifiedTime?: string; code?: string; message?: string }>
   >;
@@ -32,6 +33,8 @@ export interface XeroBillSummary {
 
 export interface XeroPort {
   readonly calls: { total: number };
+  /** Why vendors were left out of the last resolveContacts result (vendor id → Xero's words). */
+  readonly contactFailures?: Map<string, string>;
   tenant(): Promise<{ tenantId: string; tenantName: string }>;
   resolveContacts(
     vendors: Array<{ zohoVendorId: string; name: string }>,

@@ -198,8 +198,13 @@ export class ZohoClient {
    * record gets its own outcome; a batch that fails as a whole marks each of its records failed.
    * Line items are refused: a write-back must never replace them.
    */
+  /**
+   * `ifUnmodifiedSince`: Zoho refuses the whole call (412 ALREADY_MODIFIED, reported per record)
+   * when one of the records changed after that time, so an edit made meanwhile is not hidden.
+   */
   async updateRecords(
     records: Array<{ id: string } & Record<string, unknown>>,
+    opts: { ifUnmodifiedSince?: string } = {},
   ): Promise<ZohoUpdateResult[]> {
     for (const r of records) {
       this.#checkId(r.id);
@@ -217,6 +222,9 @@ export class ZohoClient {
       try {
         const answer = await this.#send("update", "PUT", MODULE_PATH, {
           body: { data: batch, trigger: [] },
+          ...(opts.ifUnmodifiedSince
+            ? { headers: { "If-Unmodified-Since": this.#since(opts.ifUnmodifiedSince) } }
+            : {}),
         });
         const parsed = UpdateResponse.safeParse(answer.json);
         if (!parsed.success || parsed.data.data.length !== batch.length) {

@@ -1,0 +1,56 @@
+/**
+ * Stage 1, lock: one writer per purchase order across every sync and instance. A lock is renewed
+ * while its holder lives, so a slow Xero call (timeouts × retries, 429 waits) can never outlast
+ * it and let a second sync create the same bill; it lapses only when its holder died.
+ */
+import { keys } from "../../store/keys.ts";
+import { acquire, acquireMany, release } from "../../store/locks.ts";
+import { sleep } from "../limit.ts";
+
+export const LOCK_TTL_MS = 120_000;
+
+export interface HeldLocks {
+  /** Records this sync holds. */
+  readonly held: Set<string>;
+  /** Records whose lock could not be renewed (the holder stalled past the TTL): do not create. */
+  readonly lost: Set<string>;
+  release(): Promise<void>;
+}
+
+export async function lockRecords(
+  kv: Deno.Kv,
+  ids: string[],
+  owner: string,
+  { waitMs, ttlMs = LOCK_TTL_MS }: { waitMs: number; ttlMs?: number },
+): Promise<HeldLocks> {
+  const held = new Set<string>();
+  let want = ids;
+  const deadline = Date.now() + waitMs;
+  while (want.length) {
+    const busy = await acquireMany(kv, want.map((id) => keys.recordLock(id)), owner, ttlMs);
+    want.forEach((id, i) => busy.has(i) || held.add(id));
+    want = want.filter((_, i) => busy.has(i));
+    if (!want.length || Date.now() >= deadline) break;
+    await sleep(100 + Math.random() * 150);
+  }
+  const lost = new Set<string>();
+  let renewing: Promise<unknown> = Promise.resolve();
+  const timer = held.size
+    ? setInterval(() => {
+      renewing = Promise.all([...held].map(async (id) => {
+        if (lost.has(id)) return;
+        const ok = await acquire(kv, keys.recordLock(id), owner, ttlMs).catch(() => true);
+        if (!ok) lost.add(id);
+      }));
+    }, Math.max(10, Math.floor(ttlMs / 3)))
+    : undefined;
+  return {
+    held,
+    lost,
+    async release() {
+      clearInterval(timer);
+      await renewing.catch(() => {});
+      await Promise.all([...held].map((id) => release(kv, keys.recordLock(id), owner)));
+    },
+  };
+}

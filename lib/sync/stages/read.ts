@@ -1,0 +1,60 @@
+/**
+ * Stage 2, read: the full record (with its line items) from Zoho. A run reads the next batch
+ * while the current one is written to Xero; records that look unchanged are not read at all.
+ */
+import { getStates } from "../../store/records.ts";
+import { asRunStop, describe } from "../errors.ts";
+import { mapLimit } from "../limit.ts";
+import { type BatchContext, type BatchItem, failure, type Prefetched, type Work } from "../work.ts";
+import { isUnchanged } from "./evaluate.ts";
+
+const PARALLEL_READS = 5;
+
+export async function prefetchRecords(ctx: BatchContext, items: BatchItem[]): Promise<Prefetched> {
+  const states = await getStates(ctx.kv, items.map((i) => i.id));
+  const wanted = items.filter((i) => !isUnchanged(ctx, i, states.get(i.id)));
+  const out: Prefetched = new Map();
+  await mapLimit(wanted, PARALLEL_READS, async (item) => {
+    const readAt = Date.now();
+    try {
+      out.set(item.id, { raw: await ctx.zoho.getPurchaseOrder(item.id), readAt });
+    } catch (error) {
+      out.set(item.id, { error, readAt });
+    }
+  });
+  return out;
+}
+
+/** Reads every record still to do; a record Zoho no longer has is skipped and named in notFound. */
+export async function readRecords(
+  ctx: BatchContext,
+  work: Work[],
+  prefetched: Prefetched,
+  notFound: Set<string>,
+): Promise<void> {
+  await mapLimit(work.filter((w) => !w.result), PARALLEL_READS, async (w) => {
+    const ahead = prefetched.get(w.id);
+    w.readAt = ahead?.readAt ?? Date.now();
+    try {
+      if (ahead && "error" in ahead && ahead.error !== undefined) throw ahead.error;
+      const raw = ahead ? ahead.raw ?? null : await ctx.zoho.getPurchaseOrder(w.id);
+      if (!raw) {
+        notFound.add(w.id);
+        const reasons = ["The purchase order no longer exists in Zoho CRM"];
+        w.result = {
+          purchaseOrderId: w.id,
+          outcome: "skipped",
+          reasons,
+          message: "Not synced: the purchase order no longer exists in Zoho CRM.",
+        };
+        return;
+      }
+      w.raw = raw;
+      w.modifiedTime = typeof raw.Modified_Time === "string" ? raw.Modified_Time : undefined;
+    } catch (err) {
+      const stop = asRunStop(err, "zoho");
+      if (stop) throw stop;
+      w.result = failure(w, "zoho", `Zoho CRM could not be read: ${describe(err)}`);
+    }
+  });
+}
