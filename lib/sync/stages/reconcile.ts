@@ -15,9 +15,6 @@ import { type BatchContext, failure, type Work } from "../work.ts";
 
 export const UNCONFIRMED_WAIT_MS = 120_000;
 
-/** Tenants whose bills this process knows are in KV (the scan is needed once per KV). */
-const scanned = new WeakMap<Deno.Kv, Set<string>>();
-
 /** The Zoho record id a bill's Url links back to (the link base may have changed since). */
 export function recordIdOf(url: string | undefined): string | null {
   const m = url?.match(/\/([0-9]{15,20})\/?$/);
@@ -34,13 +31,8 @@ const rank = (b: XeroBillSummary) => (b.status === "DELETED" ? 2 : b.status === 
  */
 export async function restoreLedger(ctx: BatchContext): Promise<void> {
   const { tenantId } = await ctx.xero.tenant();
-  const known = scanned.get(ctx.kv) ?? new Set<string>();
-  scanned.set(ctx.kv, known);
-  if (known.has(tenantId)) return;
-  if ((await ctx.kv.get(keys.reconciled(tenantId))).value) {
-    known.add(tenantId);
-    return;
-  }
+  // Read every time (one KV read a batch): a KV restored under a running process counts too.
+  if ((await ctx.kv.get(keys.reconciled(tenantId))).value) return;
   const ours = new Map<string, XeroBillSummary>();
   for await (const page of ctx.xero.listBillsSince()) {
     for (const b of page) {
@@ -76,7 +68,6 @@ export async function restoreLedger(ctx: BatchContext): Promise<void> {
     at: new Date().toISOString(),
     adopted: ids.length,
   });
-  known.add(tenantId);
 }
 
 export async function reconcile(ctx: BatchContext, pending: Work[]): Promise<void> {
