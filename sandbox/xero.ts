@@ -52,6 +52,8 @@ export interface XeroSimOptions {
   /** How long a rotated-out refresh token still works (default 30 minutes). */
   refreshGraceMs?: number;
   accessTokenTtlSec?: number;
+  /** Refuse a line TaxAmount further than this from the org's own tax (default: take any). */
+  taxAmountTolerance?: number;
 }
 
 export type XeroFaultKind =
@@ -191,6 +193,7 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
         taxRates: opts.taxRates ?? DEFAULT_TAX_RATES,
         currencies: opts.currencies ?? DEFAULT_CURRENCIES,
         contacts: opts.contacts ?? DEFAULT_CONTACTS,
+        taxAmountTolerance: opts.taxAmountTolerance,
       }),
     );
     rate.set(t.tenantId, { inFlight: 0, window: [], dayUsed: 0 });

@@ -118,6 +118,11 @@ export const MESSAGES = {
   type: "Invoice Type must be ACCPAY or ACCREC.",
   date: (field: string) => `${field} is not a valid date.`,
   createStatus: (s: string) => `Invoice not of valid status for creation: ${s}.`,
+  /** Xero's text for a TaxAmount it will not take (seen on bank transactions, xero-node#768). */
+  taxAmount: (given: number, taxType: string, should: number) =>
+    `Tax amount ${given.toFixed(2)} is incorrect for ${taxType} tax type, should be ${
+      should.toFixed(2)
+    }`,
 } as const;
 
 export const DEFAULT_ACCOUNTS: SimAccountSeed[] = [
@@ -177,6 +182,17 @@ export function roundTo(x: number, dp: number): number {
   const sign = x < 0 ? -1 : 1;
   return sign * Number(Math.round(Number(`${Math.abs(x)}e${dp}`)) + `e-${dp}`);
 }
+
+// Money as Xero does it: exact decimals, rounded half away from zero (4.10 at 15 % is 0.62 tax;
+// binary floats make it 0.6149999… and 0.61).
+// Inputs here are already rounded to `dp` places, so the scaled float is within a hair of its integer.
+const units = (x: number, dp: number): bigint =>
+  Number.isFinite(x) ? BigInt(Math.round(x * 10 ** dp)) : 0n;
+function divRound(n: bigint, d: bigint): bigint {
+  const q = ((n < 0n ? -n : n) + d / 2n) / d;
+  return n < 0n ? -q : q;
+}
+const fromCents = (c: bigint) => Number(c) / 100;
 
 /** Case-insensitive field read, as Xero's JSON binding is. */
 export function field(obj: unknown, name: string): unknown {
@@ -265,6 +281,8 @@ export class SimOrg {
   private readonly invoices = new Map<string, StoredInvoice>();
   private invoiceSeq = 0;
   connected = true;
+  /** null: a line's TaxAmount is taken as given (Xero's documented behaviour); see buildLine. */
+  readonly taxAmountTolerance: number | null;
 
   constructor(
     readonly tenantId: string,
@@ -274,8 +292,10 @@ export class SimOrg {
       taxRates: SimTaxRateSeed[];
       currencies: string[];
       contacts: SimContactSeed[];
+      taxAmountTolerance?: number | null;
     },
   ) {
+    this.taxAmountTolerance = seed.taxAmountTolerance ?? null;
     this.accounts = seed.accounts.map((a) => ({
       status: "ACTIVE",
       taxType: "NONE",
@@ -616,10 +636,12 @@ export class SimOrg {
       ? linesIn.map((l) => this.buildLine(l, type, amountTypes, unitdp, p?.LineItems, errors))
       : p?.LineItems ?? [];
 
-    const lineTotal = lines.reduce((a, l) => a + l.LineAmount, 0);
-    const totalTax = roundTo(lines.reduce((a, l) => a + l.TaxAmount, 0), 2);
-    const subTotal = roundTo(amountTypes === "Inclusive" ? lineTotal - totalTax : lineTotal, 2);
-    const total = roundTo(subTotal + totalTax, 2);
+    const lineTotal = lines.reduce((a, l) => a + units(l.LineAmount, 2), 0n);
+    const taxCents = lines.reduce((a, l) => a + units(l.TaxAmount, 2), 0n);
+    const subCents = amountTypes === "Inclusive" ? lineTotal - taxCents : lineTotal;
+    const totalTax = fromCents(taxCents);
+    const subTotal = fromCents(subCents);
+    const total = fromCents(subCents + taxCents);
     if (errors.length) return { errors };
 
     const url = text(field(el, "Url")) ?? p?.Url;
@@ -697,14 +719,28 @@ export class SimOrg {
     const rate = this.taxRates.find((t) => t.taxType === taxType && t.status === "ACTIVE");
     if (text(field(l, "TaxType")) !== undefined && !rate) errors.push(MESSAGES.taxType(taxType));
 
-    const lineAmount = roundTo(quantity * unitAmount, 2);
-    const r = amountTypes === "NoTax" ? 0 : rate?.effectiveRate ?? 0;
+    const lineCents = divRound(units(quantity, 4) * units(unitAmount, 4), 10n ** 6n);
+    const lineAmount = fromCents(lineCents);
+    const r = units(amountTypes === "NoTax" ? 0 : rate?.effectiveRate ?? 0, 6);
+    // Tax per line, to the cent: amount × r / 100 (exclusive) or amount × r / (100 + r) (inclusive).
+    const computed = fromCents(
+      amountTypes === "Inclusive"
+        ? divRound(lineCents * r, 100n * 10n ** 6n + r)
+        : divRound(lineCents * r, 100n * 10n ** 6n),
+    );
+    // A given TaxAmount overrides Xero's ("can be overriden if the calculated TaxAmount is not
+    // correct"); Xero documents no limit for invoices. `taxAmountTolerance` makes this org refuse
+    // one further than that from its own, so tests can prove how far a client moves tax.
     const taxIn = num(field(l, "TaxAmount"));
-    const taxAmount = amountTypes === "NoTax"
-      ? 0
-      : taxIn !== undefined
-      ? roundTo(taxIn, 2)
-      : roundTo(amountTypes === "Inclusive" ? lineAmount * r / (100 + r) : lineAmount * r / 100, 2);
+    let taxAmount = computed;
+    if (amountTypes !== "NoTax" && taxIn !== undefined) {
+      taxAmount = roundTo(taxIn, 2);
+      const limit = this.taxAmountTolerance;
+      const off = units(taxAmount, 2) - units(computed, 2);
+      if (limit !== null && (off < 0n ? -off : off) > units(limit, 2)) {
+        errors.push(MESSAGES.taxAmount(taxAmount, taxType, computed));
+      }
+    }
 
     const idIn = text(field(l, "LineItemID"));
     const keepId = idIn && prevLines?.some((p) => p.LineItemID === idIn);

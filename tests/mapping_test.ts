@@ -15,7 +15,9 @@ import {
   type Settings,
   type SettingsInput,
   SettingsSchema,
+  taxRateMismatches,
   toBill,
+  totalMismatch,
   type XeroInvoice,
   type XeroLineItem,
   xeroTotal,
@@ -675,18 +677,69 @@ const CASES: Case[] = [
     },
   },
   {
-    name: "tax on the whole order rounds per line in Xero: warned when off by more than 0.01",
+    // Zoho: 20 % of 0.15 = 0.03 once; Xero: 0.006 → 0.01 on each of 5 lines = 0.05.
+    name: "tax on the whole order: Xero's per-line tax moved a cent on as few lines as give Zoho's",
     raw: po(
       { $line_tax: [tax("VAT", 20)] },
       Array.from({ length: 5 }, () => line({ Quantity: 1, List_Price: 0.03 })),
     ),
     expect: {
       bill: bill(
-        Array.from({ length: 5 }, () => item({ quantity: 1, unitAmount: 0.03, taxType: "INPUT2" })),
+        Array.from(
+          { length: 5 },
+          (_, i) =>
+            item({
+              quantity: 1,
+              unitAmount: 0.03,
+              taxType: "INPUT2",
+              ...(i < 2 ? { taxAmount: 0 } : {}),
+            }),
+        ),
       ),
-      total: 0.2,
+      total: 0.18,
+    },
+  },
+  {
+    // Issue 13 point 9: Xero taxes 10.03 (1.5045 → 1.50) and −0.10 (−0.015 → −0.02) apart, 1.48;
+    // Zoho taxes 9.93 (1.4895 → 1.49). The discount line carries the cent: 22.84, not 22.82.
+    name: "two lines of 10.03 less 0.10 at 15 %: the bill totals Zoho's 22.84, not 22.82",
+    raw: po(
+      {},
+      Array.from(
+        { length: 2 },
+        () => line({ Quantity: 1, List_Price: 10.03, Discount: 0.1, Line_Tax: [tax("GST", 15)] }),
+      ),
+    ),
+    expect: {
+      bill: bill(
+        Array.from({ length: 2 }, () => [
+          item({ quantity: 1, unitAmount: 10.03, taxType: "INPUT" }),
+          item({
+            description: "Discount: Steel bracket",
+            quantity: 1,
+            unitAmount: -0.1,
+            taxType: "INPUT",
+            taxAmount: -0.01,
+          }),
+        ]).flat(),
+      ),
+      total: 22.84,
+    },
+  },
+  {
+    name: "a Zoho line tax no per-line rounding explains is left to Xero (and the total warns)",
+    raw: tweak(
+      po({}, [line({ Line_Tax: [tax("VAT", 20)] })]),
+      (r) => {
+        (r.Purchase_Items as Raw[])[0].Tax = 4.5;
+        r.Grand_Total = 24.5;
+      },
+    ),
+    expect: {
+      bill: bill([item({ taxType: "INPUT2" })]),
+      total: 24,
       warnings: [
-        "Xero will total this bill 0.20 but Zoho's Grand Total is 0.18 (a difference of 0.02)",
+        "Xero will total this bill 24.00 but Zoho's Grand Total is 24.50 (a difference of -0.50)",
       ],
     },
   },
@@ -694,6 +747,17 @@ const CASES: Case[] = [
     name: "a header Tax that only repeats the line taxes is not a second tax",
     raw: tweak(po({}, [line({ Line_Tax: [tax("VAT", 20)] })]), (r) => (r.Tax = 4)),
     expect: { bill: bill([item({ taxType: "INPUT2" })]), total: 24 },
+  },
+  {
+    name: "a Grand Total one cent off is warned too, with the difference",
+    raw: { ...po(), Grand_Total: 20.01 },
+    expect: {
+      bill: bill([item()]),
+      total: 20,
+      warnings: [
+        "Xero will total this bill 20.00 but Zoho's Grand Total is 20.01 (a difference of -0.01)",
+      ],
+    },
   },
   {
     name: "Grand Total that disagrees with the lines is a warning, not a block",
@@ -902,4 +966,92 @@ Deno.test("mapping: settings defaults and validation", () => {
   ) {
     assert.equal(SettingsSchema.safeParse(bad).success, false, JSON.stringify(bad));
   }
+});
+
+// ---- money checks against Xero (issue 13 points 8 and 9) ----
+
+Deno.test("mapping: 10.03 less 0.10 at 15 % twice — Xero's own arithmetic gives Grand_Total 22.84", () => {
+  const raw = po(
+    {},
+    Array.from(
+      { length: 2 },
+      () => line({ Quantity: 1, List_Price: 10.03, Discount: 0.1, Line_Tax: [tax("GST", 15)] }),
+    ),
+  );
+  assert.equal(raw.Grand_Total, 22.84);
+  const b = mapped(raw);
+  assert.equal(b.total, 22.84);
+  // Xero taxes each line at INPUT's 15 % unless the line carries a TaxAmount.
+  assert.equal(xeroTotal(b.invoice, { INPUT: 15 }), 22.84);
+  assert.deepEqual(b.warnings, []);
+});
+
+function parsedPo(raw: Raw, settings: SettingsInput) {
+  const s = SettingsSchema.parse(settings);
+  const parsed = parsePurchaseOrder(raw, s);
+  if (!parsed.ok) throw new Error(parsed.reasons.join("; "));
+  return { po: parsed.po, settings: s };
+}
+
+Deno.test("mapping: a Zoho 10 % tax mapped to a 15 % Xero tax type holds the record back, with why", () => {
+  const gst = { taxMappings: [{ zohoTaxName: "GST", taxType: "INPUT" }] };
+  // A PO of 110: two lines at GST 10 %, one untaxed.
+  const raw = po({}, [
+    line({ Quantity: 1, List_Price: 60, Line_Tax: [tax("GST", 10)] }),
+    line({ Quantity: 1, List_Price: 40, Line_Tax: [tax("GST", 10)] }),
+    line({ Quantity: 1, List_Price: 0.5, Product_Name: P4 }),
+  ]);
+  assert.equal(raw.Grand_Total, 110.5);
+  const { po: order, settings } = parsedPo(raw, gst);
+  // As XeroClient.taxRates() lists them.
+  const xeroRates = [
+    { taxType: "INPUT", name: "GST on Expenses", rate: 15 },
+    { taxType: "NONE", name: "No GST", rate: 0 },
+  ];
+  assert.deepEqual(taxRateMismatches(order, settings, xeroRates), [
+    'The Zoho tax "GST" (10%) is mapped to the Xero tax type INPUT, which is 15% in Xero; ' +
+    "fix the tax mapping in the settings (or the rate in Xero)",
+  ]);
+  // What Xero would have made of it: 115.50, and the check on its answer says so.
+  const b = toBill(order, settings, CONTACT);
+  assert.equal(xeroTotal(b.invoice, xeroRates), 115.5);
+  assert.equal(
+    totalMismatch(order, 115.5),
+    "Xero totals this bill 115.50 but Zoho's Grand Total is 110.50 (a difference of 5.00)",
+  );
+  assert.equal(totalMismatch(order, 110.5), null);
+  assert.equal(
+    totalMismatch(order, 110.49),
+    "Xero totals this bill 110.49 but Zoho's Grand Total is 110.50 (a difference of -0.01)",
+  );
+
+  // Rates that agree (in any of the accepted shapes): nothing to hold.
+  assert.deepEqual(taxRateMismatches(order, settings, { INPUT: 10, NONE: 0 }), []);
+  assert.deepEqual(taxRateMismatches(order, settings, new Map([["INPUT", 10]])), []);
+  // A tax type Xero does not list is left to Xero's own validation.
+  assert.deepEqual(taxRateMismatches(order, settings, []), []);
+  // Untaxed lines on a type Xero taxes: a reason too.
+  assert.deepEqual(
+    taxRateMismatches(order, SettingsSchema.parse({ ...gst, untaxedTaxType: "INPUT" }), {
+      INPUT: 10,
+    }),
+    [
+      "Untaxed lines (0%) are sent with the Xero tax type INPUT, which is 10% in Xero; " +
+      "choose a 0% tax type for untaxed lines in the settings",
+    ],
+  );
+  // A tax on the whole order, and the default tax type, are checked the same way.
+  const doc = parsedPo(po({ $line_tax: [tax("Sales Tax", 8.875)] }), {
+    defaultTaxType: "TAX",
+  });
+  assert.deepEqual(taxRateMismatches(doc.po, doc.settings, { TAX: 9, NONE: 0 }), [
+    'The Zoho tax "Sales Tax" (8.875%) is mapped to the Xero tax type TAX, which is 9% in ' +
+    "Xero; fix the tax mapping in the settings (or the rate in Xero)",
+  ]);
+  assert.deepEqual(taxRateMismatches(doc.po, doc.settings, { TAX: 8.875 }), []);
+});
+
+Deno.test("mapping: totalMismatch is null without a Grand_Total", () => {
+  const { po: order } = parsedPo({ ...po(), Grand_Total: null }, SETTINGS);
+  assert.equal(totalMismatch(order, 20), null);
 });

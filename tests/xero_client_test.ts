@@ -13,6 +13,14 @@ import {
 import { createSecrets, type Secrets } from "../lib/secrets.ts";
 import { keys } from "../lib/store/keys.ts";
 import { startXeroSim, type XeroSim, type XeroSimOptions } from "../sandbox/xero.ts";
+import {
+  parsePurchaseOrder,
+  SettingsSchema,
+  taxRateMismatches,
+  toBill,
+  totalMismatch,
+} from "../lib/mapping/mod.ts";
+import { generatePurchaseOrder, seededRandom } from "../sandbox/po_generator.ts";
 
 const KEY = "test-encryption-key-0123456789-abcdef";
 
@@ -195,6 +203,145 @@ Deno.test("upsertBills: DRAFT bills are updated in place; an AUTHORISED bill is 
   assert.equal(final.LineItems[0].Quantity, 4);
 });
 
+Deno.test("upsertBills: every answer carries Xero's Total, SubTotal and TotalTax, creates and updates", async () => {
+  await using env = await setup();
+  const contact = supplierId(env.sim);
+  const created = await env.client.upsertBills([
+    { key: "a", invoice: bill(contact, 1) },
+    // A line TaxAmount is sent as is: Xero's 2.47 becomes 2.46.
+    { key: "b", invoice: bill(contact, 2, { taxAmount: 2.46 }) },
+  ]);
+  const a = created.get("a")!, b = created.get("b")!;
+  assert.ok(a.ok && b.ok);
+  assert.deepEqual([a.subTotal, a.totalTax, a.total], [24.69, 2.47, 27.16]);
+  assert.deepEqual([b.subTotal, b.totalTax, b.total], [24.69, 2.46, 27.15]);
+  const updated = await env.client.upsertBills([
+    { key: "a", invoice: { ...bill(contact, 1, { quantity: 3 }), invoiceID: a.invoiceID } },
+  ]);
+  const u = updated.get("a")!;
+  assert.ok(u.ok);
+  assert.deepEqual([u.subTotal, u.totalTax, u.total], [37.04, 3.7, 40.74]);
+});
+
+/** The tax types the generated orders map to, at the Zoho percentages behind them. */
+const GENERATED_SETTINGS = SettingsSchema.parse({
+  taxMappings: [
+    { zohoTaxName: "VAT", taxType: "INPUT2" },
+    { zohoTaxName: "GST", percentage: 10, taxType: "INPUT" },
+    { zohoTaxName: "GST", percentage: 15, taxType: "GST15" },
+    { percentage: 8.875, taxType: "SALESTAX" },
+    { zohoTaxName: "Reduced VAT", taxType: "RRINPUT" },
+    { zohoTaxName: "CGST + SGST", taxType: "GSTIN18" },
+  ],
+});
+const GENERATED_RATES = [
+  ["INPUT2", 20],
+  ["INPUT", 10],
+  ["GST15", 15],
+  ["SALESTAX", 8.875],
+  ["RRINPUT", 5],
+  ["GSTIN18", 18],
+  ["NONE", 0],
+].map(([taxType, effectiveRate]) => ({
+  taxType: taxType as string,
+  name: taxType as string,
+  effectiveRate: effectiveRate as number,
+}));
+
+Deno.test("generated orders written to Xero: every bill Xero stores totals Zoho's Grand_Total", async () => {
+  // A Xero that refuses any TaxAmount more than a cent from its own tax.
+  await using env = await setup({
+    taxRates: GENERATED_RATES,
+    currencies: ["USD", "EUR", "GBP", "AUD", "NZD", "INR"],
+    taxAmountTolerance: 0.01,
+  });
+  const contact = supplierId(env.sim);
+  const rates = await env.client.taxRates();
+  const orders = Array.from({ length: 300 }, (_, i) => {
+    const raw = generatePurchaseOrder(
+      seededRandom(7000 + i),
+      {},
+      i % 5 === 0 ? { documentTax: { name: "VAT", percentage: 20 } } : {},
+    );
+    const parsed = parsePurchaseOrder(raw, GENERATED_SETTINGS);
+    assert.ok(parsed.ok);
+    assert.deepEqual(taxRateMismatches(parsed.po, GENERATED_SETTINGS, rates), []);
+    return parsed.po;
+  });
+  const bills = orders.map((po) => toBill(po, GENERATED_SETTINGS, { contactID: contact }));
+  const withTaxAmount = bills.filter((b) => b.invoice.lineItems.some((l) => l.taxAmount));
+  assert.ok(withTaxAmount.length > 20, `${withTaxAmount.length} bills needed a TaxAmount`);
+  const results = await env.client.upsertBills(
+    bills.map((b, i) => ({ key: orders[i].id + i, invoice: b.invoice })),
+  );
+  orders.forEach((po, i) => {
+    const r = results.get(po.id + i)!;
+    assert.ok(r.ok, `${po.id}: ${!r.ok && r.message}`);
+    assert.equal(r.total, po.grandTotal, `order ${i}`);
+    assert.equal(totalMismatch(po, r.total), null);
+  });
+});
+
+Deno.test("a Zoho 10 % tax on a 15 % Xero tax type: held back before, and Xero's answer disagrees", async () => {
+  await using env = await setup({
+    taxRates: [
+      { taxType: "INPUT", name: "GST on Expenses", effectiveRate: 15 },
+      { taxType: "NONE", name: "No GST", effectiveRate: 0 },
+    ],
+  });
+  const settings = SettingsSchema.parse({
+    taxMappings: [{ zohoTaxName: "GST", taxType: "INPUT" }],
+  });
+  const raw = generatePurchaseOrder(seededRandom(1), {
+    Discount: 0,
+    Adjustment: 0,
+    Purchase_Items: [{
+      Product_Name: { id: "5876543000000210001", name: "Widget" },
+      Quantity: 1,
+      List_Price: 100,
+      Discount: 0,
+      Line_Tax: [{ name: "GST", percentage: 10, display_name: "GST - 10 %" }],
+    }],
+  });
+  const parsed = parsePurchaseOrder(raw, settings);
+  assert.ok(parsed.ok);
+  assert.equal(parsed.po.grandTotal, 110);
+  assert.deepEqual(taxRateMismatches(parsed.po, settings, await env.client.taxRates()), [
+    'The Zoho tax "GST" (10%) is mapped to the Xero tax type INPUT, which is 15% in Xero; ' +
+    "fix the tax mapping in the settings (or the rate in Xero)",
+  ]);
+  // Were it written anyway, the total in Xero's answer gives it away.
+  const { invoice } = toBill(parsed.po, settings, { contactID: supplierId(env.sim) });
+  const r = (await env.client.upsertBills([{ key: "x", invoice }])).get("x")!;
+  assert.ok(r.ok);
+  assert.equal(r.total, 115);
+  assert.equal(
+    totalMismatch(parsed.po, r.total),
+    "Xero totals this bill 115.00 but Zoho's Grand Total is 110.00 (a difference of 5.00)",
+  );
+});
+
+Deno.test("taxRates: read once a minute per organisation, once for callers arriving together", async () => {
+  await using env = await setup();
+  const [a, b] = await Promise.all([env.client.taxRates(), env.client.taxRates()]);
+  assert.deepEqual(a, b);
+  assert.ok(a.some((r) => r.taxType === "INPUT" && r.rate === 10));
+  await env.client.taxRates();
+  assert.equal(env.client.calls.byEndpoint["taxrates"], 1);
+  assert.equal(env.sim.counts["taxrates"], 1);
+  // A caller may ask for a fresh read.
+  await env.client.taxRates({ fresh: true });
+  assert.equal(env.sim.counts["taxrates"], 2);
+  // A failed read is not kept: the next caller asks Xero again.
+  const later = env.make();
+  env.sim.fault({ endpoint: "taxrates", kind: "500", times: 4 }); // every attempt of one read
+  await assert.rejects(() => later.taxRates());
+  assert.ok((await later.taxRates()).length > 0);
+  // Callers cannot change the cached list.
+  a[0].rate = 99;
+  assert.notEqual((await env.client.taxRates())[0].rate, 99);
+});
+
 Deno.test("resolveContacts: by ContactNumber, by name (any case), or created once; cached after", async () => {
   await using env = await setup({
     contacts: [
@@ -276,7 +423,8 @@ Deno.test("limits: 429 with Retry-After is waited out; the client's own window k
   );
   await small.client.tenant();
   const t1 = Date.now();
-  await Promise.all(Array.from({ length: 10 }, () => small.client.taxRates()));
+  // taxRates({ fresh }) is a cheap call that skips the client's one-minute cache.
+  await Promise.all(Array.from({ length: 10 }, () => small.client.taxRates({ fresh: true })));
   assert.ok(Date.now() - t1 >= 800);
   assert.equal(small.sim.counts.taxrates, 10);
   const status = await small.client.status();
@@ -287,7 +435,7 @@ Deno.test("limits: 429 with Retry-After is waited out; the client's own window k
   // A client that does not know the limit hits 429s and honours their Retry-After.
   await using blind = await setup({ limits: { perMinute: 3 }, clockScale: 60 });
   await blind.client.tenant();
-  await Promise.all(Array.from({ length: 6 }, () => blind.client.taxRates()));
+  await Promise.all(Array.from({ length: 6 }, () => blind.client.taxRates({ fresh: true })));
   assert.ok(blind.sim.counts.taxrates > 6);
 });
 
@@ -296,8 +444,8 @@ Deno.test("limits: no more than 5 calls in flight per organisation", async () =>
   await env.client.tenant();
   const other = env.make(); // a second instance in the same process shares the limiter
   await Promise.all([
-    ...Array.from({ length: 8 }, () => env.client.taxRates()),
-    ...Array.from({ length: 8 }, () => other.taxRates()),
+    ...Array.from({ length: 8 }, () => env.client.taxRates({ fresh: true })),
+    ...Array.from({ length: 8 }, () => other.taxRates({ fresh: true })),
   ]);
   assert.equal(env.sim.counts.taxrates, 16); // no concurrent-limit 429 was ever needed
 });

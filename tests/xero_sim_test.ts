@@ -327,6 +327,106 @@ Deno.test("invoices: tax per line rounded to 2 dp, totals, unitdp, InvoiceNumber
   }
 });
 
+const GST15 = [
+  { taxType: "INPUT", name: "GST on Expenses", effectiveRate: 15 },
+  { taxType: "NONE", name: "No GST", effectiveRate: 0 },
+];
+const pair = (tax?: number) => [
+  { Description: "Widget", Quantity: 1, UnitAmount: 10.03, AccountCode: "300", TaxType: "INPUT" },
+  {
+    Description: "Discount: Widget",
+    Quantity: 1,
+    UnitAmount: -0.1,
+    AccountCode: "300",
+    TaxType: "INPUT",
+    ...(tax !== undefined ? { TaxAmount: tax } : {}),
+  },
+];
+
+Deno.test("invoices: tax to the cent half away from zero (4.10 at 15 % is 0.62), exact line amounts", async () => {
+  const { sim, call, supplier } = await setup({ taxRates: GST15 });
+  try {
+    const res = await call("PUT", "/Invoices?summarizeErrors=false&unitdp=4", {
+      Invoices: [{
+        ...bill(supplier.ContactID, 1),
+        LineItems: [
+          { Description: "a", Quantity: 1, UnitAmount: 4.1, AccountCode: "300", TaxType: "INPUT" },
+          {
+            Description: "b",
+            Quantity: 0.3,
+            UnitAmount: 0.75,
+            AccountCode: "300",
+            TaxType: "NONE",
+          },
+          ...pair(),
+        ],
+      }],
+    });
+    const inv = res.body.Invoices[0];
+    // 4.10 × 15 % = 0.615 → 0.62; 0.3 × 0.75 = 0.225 → 0.23; 10.03 → 1.5045 → 1.50;
+    // −0.10 → −0.015 → −0.02 (Xero taxes each line apart: the pair is 1.48, Zoho's 9.93 is 1.49).
+    assert.deepEqual(inv.LineItems.map((l: Json) => [l.LineAmount, l.TaxAmount]), [
+      [4.1, 0.62],
+      [0.23, 0],
+      [10.03, 1.5],
+      [-0.1, -0.02],
+    ]);
+    assert.equal(inv.SubTotal, 14.26);
+    assert.equal(inv.TotalTax, 2.1);
+    assert.equal(inv.Total, 16.36);
+  } finally {
+    await sim.close();
+  }
+});
+
+Deno.test("invoices: a line TaxAmount overrides Xero's tax; with a tolerance one further off is refused", async () => {
+  // Xero documents TaxAmount as overridable with no limit for invoices (xero_accounting.yaml,
+  // LineItem.TaxAmount); the simulator takes it as given unless told a tolerance.
+  const lenient = await setup({ taxRates: GST15 });
+  try {
+    const res = await lenient.call("PUT", "/Invoices?summarizeErrors=false&unitdp=4", {
+      Invoices: [
+        { ...bill(lenient.supplier.ContactID, 1), LineItems: [...pair(-0.01), ...pair(-0.01)] },
+        { ...bill(lenient.supplier.ContactID, 2), LineItems: pair(-0.5) },
+        {
+          ...bill(lenient.supplier.ContactID, 3),
+          LineAmountTypes: "NoTax",
+          LineItems: pair(-0.01),
+        },
+      ],
+    });
+    const [a, b, c] = res.body.Invoices as Json[];
+    // Two lines of 10.03 less 0.10 at 15 %: Zoho's 22.84, when the discount lines carry −0.01.
+    assert.deepEqual([a.SubTotal, a.TotalTax, a.Total], [19.86, 2.98, 22.84]);
+    assert.equal(a.LineItems[1].TaxAmount, -0.01);
+    assert.deepEqual([b.StatusAttributeString, b.TotalTax, b.Total], ["OK", 1, 10.93]);
+    // No tax at all on a NoTax bill, whatever the line says.
+    assert.deepEqual([c.TotalTax, c.Total], [0, 9.93]);
+  } finally {
+    await lenient.sim.close();
+  }
+
+  const strict = await setup({ taxRates: GST15, taxAmountTolerance: 0.01 });
+  try {
+    const res = await strict.call("PUT", "/Invoices?summarizeErrors=false&unitdp=4", {
+      Invoices: [
+        { ...bill(strict.supplier.ContactID, 1), LineItems: pair(-0.01) },
+        { ...bill(strict.supplier.ContactID, 2), LineItems: pair(-0.05) },
+      ],
+    });
+    const [ok, refused] = res.body.Invoices as Json[];
+    assert.equal(ok.StatusAttributeString, "OK");
+    assert.equal(ok.Total, 11.42);
+    assert.equal(refused.StatusAttributeString, "ERROR");
+    assert.deepEqual(refused.ValidationErrors, [{
+      Message: "Tax amount -0.05 is incorrect for INPUT tax type, should be -0.02",
+    }]);
+    assert.deepEqual(strict.sim.invoices().map((i) => i.InvoiceNumber), ["PO-1"]);
+  } finally {
+    await strict.sim.close();
+  }
+});
+
 Deno.test("invoices: DRAFT/SUBMITTED editable (lines replaced), AUTHORISED only voided, PAID not editable", async () => {
   const { sim, call, supplier } = await setup();
   try {

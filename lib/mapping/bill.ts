@@ -7,9 +7,24 @@
  * amount right after its item, and the header discount and adjustment are lines at the end. Zoho's
  * header Discount applies to the Sub Total, which already includes line taxes, so it goes untaxed;
  * a line discount reduces the taxed amount, so it carries its item's tax type.
+ *
+ * Why some lines carry a `taxAmount`: Xero rounds tax per line, Zoho per item after its discount
+ * (and once for a tax on the whole order). Where the two differ, the lines behind one Zoho tax amount
+ * get Xero's own per-line tax moved by a cent each until they add up to Zoho's, so the bill totals
+ * Grand_Total. Xero documents TaxAmount as overridable ("if the calculated TaxAmount is not
+ * correct"); we never move a line by more than one cent, and lines that need no cent carry none.
  */
 import { createHash } from "node:crypto";
-import { formatMoney, fromUnits, lineAmountCents, roundTo, taxCents, toUnits } from "./money.ts";
+import {
+  formatMoney,
+  fromUnits,
+  lineAmountCents,
+  rescale,
+  roundTo,
+  taxCents,
+  taxExact,
+  toUnits,
+} from "./money.ts";
 import {
   appliedTaxes,
   type PurchaseItem,
@@ -30,6 +45,8 @@ export interface XeroLineItem {
   accountCode: string;
   taxType: string;
   itemCode?: string;
+  /** Only where Xero's own per-line rounding would miss Zoho's tax by a cent (see the top). */
+  taxAmount?: number;
 }
 
 /** xero-node `Invoice` fields we send (dates are "YYYY-MM-DD": the model types them as strings). */
@@ -50,7 +67,7 @@ export interface MappedBill {
   invoice: XeroInvoice;
   /** sha256 hex of the canonical bill body (contact included). */
   hash: string;
-  /** The bill total as Xero will compute it: tax per line, rounded to 2 dp. */
+  /** The bill total as Xero will compute it: tax per line (or the line's taxAmount), 2 dp. */
   total: number;
   /** Things a person should know but that do not block the bill (e.g. totals differ). */
   warnings: string[];
@@ -102,7 +119,15 @@ function billDateOf(po: PurchaseOrder): string | null {
 
 // ---- taxes ----
 
-type TaxChoice = { ok: true; taxType: string; percentage: number } | { ok: false; reason: string };
+type TaxChoice =
+  | {
+    ok: true;
+    taxType: string;
+    percentage: number;
+    /** The Zoho taxes as reasons name them, e.g. `"GST" (10%)`; null for untaxed lines. */
+    label: string | null;
+  }
+  | { ok: false; reason: string };
 
 const samePercentage = (a: number, b: number) => toUnits(a, 6) === toUnits(b, 6);
 
@@ -118,7 +143,9 @@ function describeTaxes(taxes: readonly ZohoTax[], percentage: number): string {
  * `defaultTaxType` when the admin set one; otherwise a reason.
  */
 function chooseTax(taxes: readonly ZohoTax[], settings: Settings, where: string): TaxChoice {
-  if (taxes.length === 0) return { ok: true, taxType: settings.untaxedTaxType, percentage: 0 };
+  if (taxes.length === 0) {
+    return { ok: true, taxType: settings.untaxedTaxType, percentage: 0, label: null };
+  }
   const unrated = taxes.find((t) => t.percentage === null);
   if (unrated) {
     return {
@@ -147,7 +174,7 @@ function chooseTax(taxes: readonly ZohoTax[], settings: Settings, where: string)
       samePercentage(m.percentage, percentage)
     );
   const taxType = byRate?.taxType ?? settings.defaultTaxType;
-  if (taxType) return { ok: true, taxType, percentage };
+  if (taxType) return { ok: true, taxType, percentage, label: describeTaxes(taxes, percentage) };
   return {
     ok: false,
     reason: `The tax ${describeTaxes(taxes, percentage)} on ${where} has no Xero tax type; ` +
@@ -161,10 +188,16 @@ interface PlannedLine {
   line: XeroLineItem;
   /** The Zoho tax percentage behind the line's tax type: Xero computes tax from that rate. */
   percentage: number;
+  /** The Zoho taxes behind it (see TaxChoice); null = an untaxed line. */
+  label: string | null;
+  /** The lines whose taxes add up to one Zoho tax amount (an item and its discount; the order). */
+  group: string | null;
 }
 
 interface Plan {
   lines: PlannedLine[];
+  /** Zoho's tax amount per group in cents; null = not given, Zoho would round the group's sum. */
+  targets: Map<string, bigint | null>;
   reasons: string[];
   warnings: string[];
 }
@@ -223,9 +256,12 @@ function planLines(po: PurchaseOrder, settings: Settings): Plan {
   const reasons: string[] = [];
   const warnings: string[] = [];
   const lines: PlannedLine[] = [];
+  const targets = new Map<string, bigint | null>();
   const docTax = documentTaxOf(po, settings);
   if (docTax && !docTax.ok) reasons.push(docTax.reason);
   const docChoice = docTax?.ok ? docTax : null;
+  const ORDER = "order";
+  if (docChoice && docChoice.percentage !== 0) targets.set(ORDER, toUnits(po.tax, 2));
 
   for (const item of po.items) {
     const where = whereOf(item);
@@ -262,7 +298,14 @@ function planLines(po: PurchaseOrder, settings: Settings): Plan {
       taxType: tax.taxType,
     };
     if (settings.sendItemCodes && item.product?.code) line.itemCode = item.product.code;
-    lines.push({ line, percentage: tax.percentage });
+    let group: string | null = null;
+    if (tax === docChoice) group = targets.has(ORDER) ? ORDER : null;
+    else if (tax.percentage !== 0) {
+      group = `line ${item.line}`;
+      targets.set(group, item.tax === null ? null : toUnits(item.tax, 2));
+    }
+    const taxed = { percentage: tax.percentage, label: tax.label, group };
+    lines.push({ line, ...taxed });
 
     if (item.discount !== 0) {
       const label = item.product?.name ?? text as string;
@@ -274,7 +317,7 @@ function planLines(po: PurchaseOrder, settings: Settings): Plan {
           accountCode,
           taxType: tax.taxType,
         },
-        percentage: tax.percentage,
+        ...taxed,
       });
     }
   }
@@ -289,6 +332,8 @@ function planLines(po: PurchaseOrder, settings: Settings): Plan {
         taxType: docChoice?.taxType ?? settings.untaxedTaxType,
       },
       percentage: docChoice?.percentage ?? 0,
+      label: docChoice?.label ?? null,
+      group: docChoice && targets.has(ORDER) ? ORDER : null,
     });
   }
   if (po.adjustment !== 0) {
@@ -301,9 +346,49 @@ function planLines(po: PurchaseOrder, settings: Settings): Plan {
         taxType: settings.untaxedTaxType,
       },
       percentage: 0,
+      label: null,
+      group: null,
     });
   }
-  return { lines, reasons, warnings };
+  if (reasons.length === 0) settleTaxes(lines, targets);
+  return { lines, targets, reasons, warnings };
+}
+
+const abs = (x: bigint) => (x < 0n ? -x : x);
+const compare = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Moves Xero's per-line tax by one cent on as few lines as needed so each group's tax is Zoho's:
+ * the lines Xero rounded furthest the other way first (largest remainder). A Zoho amount that
+ * would take more than a cent a line is not Zoho's arithmetic on these lines: then Xero computes,
+ * and the total check warns.
+ */
+function settleTaxes(lines: readonly PlannedLine[], targets: ReadonlyMap<string, bigint | null>) {
+  for (const [group, target] of targets) {
+    const members = lines.filter((l) => l.group === group).map((l) => {
+      const amount = lineAmountCents(l.line.quantity, l.line.unitAmount);
+      const exact = taxExact(amount, l.percentage);
+      const cents = rescale(exact, 10, 2);
+      return { l, amount, exact, cents, rest: exact - cents * 10n ** 8n };
+    });
+    const computed = members.reduce((s, m) => s + m.cents, 0n);
+    const wanted = target ?? rescale(members.reduce((s, m) => s + m.exact, 0n), 10, 2);
+    const need = wanted - computed;
+    if (need === 0n) continue;
+    const step = need > 0n ? 1n : -1n;
+    // Never give a line tax of the other sign than its amount.
+    const movable = members.filter((m) =>
+      m.amount > 0n ? m.cents + step >= 0n : m.amount < 0n && m.cents + step <= 0n
+    );
+    if (abs(need) > BigInt(movable.length)) continue;
+    movable.sort((a, b) =>
+      (step > 0n ? compare(b.rest, a.rest) : compare(a.rest, b.rest)) ||
+      compare(abs(b.amount), abs(a.amount))
+    );
+    for (const m of movable.slice(0, Number(abs(need)))) {
+      m.l.line.taxAmount = fromUnits(m.cents + step, 2);
+    }
+  }
 }
 
 // ---- eligibility ----
@@ -323,31 +408,94 @@ export function eligibility(po: PurchaseOrder, settings: Settings): string[] {
 
 // ---- totals and hash ----
 
-function totalCents(lines: readonly PlannedLine[]): bigint {
+function totalCents(lines: readonly Pick<PlannedLine, "line" | "percentage">[]): bigint {
   let cents = 0n;
   for (const { line, percentage } of lines) {
     const amount = lineAmountCents(line.quantity, line.unitAmount);
-    cents += amount + taxCents(amount, percentage);
+    cents += amount +
+      (line.taxAmount !== undefined ? toUnits(line.taxAmount, 2) : taxCents(amount, percentage));
   }
   return cents;
 }
 
 /**
- * The bill total as Xero computes it: each line amount rounded to 2 dp, plus its tax (at the rate of
- * its tax type, from `taxRates` — TaxType → percent; a type not listed counts as 0%) rounded per line.
+ * Xero tax rates, TaxType → percent (EffectiveRate): a map, a record, or the list
+ * `XeroClient.taxRates()` returns.
  */
-export function xeroTotal(
-  invoice: XeroInvoice,
-  taxRates?: Readonly<Record<string, number>> | ReadonlyMap<string, number>,
-): number {
-  const rateOf = (taxType: string): number => {
-    if (!taxRates) return 0;
-    if (taxRates instanceof Map) return taxRates.get(taxType) ?? 0;
-    const rates = taxRates as Readonly<Record<string, number>>;
-    return Object.hasOwn(rates, taxType) ? rates[taxType] : 0;
-  };
-  const lines = invoice.lineItems.map((line) => ({ line, percentage: rateOf(line.taxType) }));
+export type XeroTaxRates =
+  | ReadonlyMap<string, number>
+  | Readonly<Record<string, number>>
+  | ReadonlyArray<{ readonly taxType: string; readonly rate: number }>;
+
+function rateLookup(taxRates: XeroTaxRates | undefined): (taxType: string) => number | undefined {
+  if (!taxRates) return () => undefined;
+  if (taxRates instanceof Map) return (t) => taxRates.get(t);
+  if (Array.isArray(taxRates)) {
+    const table = new Map<string, number>();
+    for (const r of taxRates as ReadonlyArray<{ taxType: string; rate: number }>) {
+      table.set(r.taxType, r.rate);
+    }
+    return (t) => table.get(t);
+  }
+  const rates = taxRates as Readonly<Record<string, number>>;
+  return (t) => (Object.hasOwn(rates, t) ? rates[t] : undefined);
+}
+
+/**
+ * The bill total as Xero computes it: each line amount rounded to 2 dp, plus its tax — the line's
+ * `taxAmount` when given, else at the rate of its tax type from `taxRates` (a type not listed counts
+ * as 0%) rounded per line.
+ */
+export function xeroTotal(invoice: XeroInvoice, taxRates?: XeroTaxRates): number {
+  const rateOf = rateLookup(taxRates);
+  const lines = invoice.lineItems.map((line) => ({
+    line,
+    percentage: rateOf(line.taxType) ?? 0,
+  }));
   return fromUnits(totalCents(lines), 2);
+}
+
+/**
+ * Reasons to hold a purchase order back because a tax type it maps to has another rate in Xero
+ * than the Zoho tax behind it (Xero would tax those lines at its own rate: a PO of 110 at 10 % would
+ * become a bill of 115 at 15 %). `xeroTaxRates` is the organisation's tax rates as read once per
+ * run; a tax type Xero does not list is left to Xero's own validation. [] = nothing to hold.
+ */
+export function taxRateMismatches(
+  po: PurchaseOrder,
+  settings: Settings,
+  xeroTaxRates: XeroTaxRates,
+): string[] {
+  const rateOf = rateLookup(xeroTaxRates);
+  const reasons = new Map<string, string>();
+  for (const { line, percentage, label } of planLines(po, settings).lines) {
+    const key = `${line.taxType}\n${label}`;
+    const rate = rateOf(line.taxType);
+    if (reasons.has(key) || rate === undefined || samePercentage(rate, percentage)) continue;
+    const xero = `the Xero tax type ${line.taxType}, which is ${roundTo(rate, 6)}% in Xero`;
+    reasons.set(
+      key,
+      label === null
+        ? `Untaxed lines (0%) are sent with ${xero}; choose a 0% tax type for untaxed lines ` +
+          "in the settings"
+        : `The Zoho tax ${label} is mapped to ${xero}; fix the tax mapping in the settings ` +
+          "(or the rate in Xero)",
+    );
+  }
+  return [...reasons.values()];
+}
+
+/**
+ * A warning when the total Xero answered for a bill it stored is not Zoho's Grand_Total (to the
+ * cent); null when they agree or Zoho gave no Grand_Total.
+ */
+export function totalMismatch(po: PurchaseOrder, xeroTotal: number): string | null {
+  if (po.grandTotal === null) return null;
+  const diff = toUnits(xeroTotal, 2) - toUnits(po.grandTotal, 2);
+  if (diff === 0n) return null;
+  return `Xero totals this bill ${formatMoney(xeroTotal)} but Zoho's Grand Total is ${
+    formatMoney(po.grandTotal)
+  } (a difference of ${formatMoney(fromUnits(diff, 2))})`;
 }
 
 /** JSON with object keys sorted and undefined left out: one text per value. */
@@ -399,7 +547,7 @@ export function toBill(po: PurchaseOrder, settings: Settings, contact: ContactRe
   const total = fromUnits(cents, 2);
   if (po.grandTotal !== null) {
     const diff = cents - toUnits(po.grandTotal, 2);
-    if (diff > 1n || diff < -1n) {
+    if (diff !== 0n) {
       warnings.push(
         `Xero will total this bill ${formatMoney(total)} but Zoho's Grand Total is ${
           formatMoney(po.grandTotal)

@@ -45,10 +45,15 @@ export function lineAmountCents(quantity: number, unitAmount: number): bigint {
   return rescale(toUnits(quantity, 4) * toUnits(unitAmount, 4), 8, 2);
 }
 
+/** Unrounded tax on an amount in cents at a percentage (up to 6 dp), in units of 10^-10. */
+export function taxExact(amountCents: bigint, percentage: number): bigint {
+  // cents(2) × percent(6) = scale 8; ÷ 100 for "percent" = scale 10.
+  return amountCents * toUnits(percentage, 6);
+}
+
 /** Tax in cents on an amount in cents at a percentage (up to 6 dp), rounded to 2 dp. */
 export function taxCents(amountCents: bigint, percentage: number): bigint {
-  // cents(2) × percent(6) = scale 8; ÷ 100 for "percent" = scale 10.
-  return rescale(amountCents * toUnits(percentage, 6), 10, 2);
+  return rescale(taxExact(amountCents, percentage), 10, 2);
 }
 
 /** "1234.5" → "1,234.50": amounts in reasons and warnings, as a Zoho user reads them. */

@@ -167,6 +167,8 @@ async function sendBatch(
       invoiceNumber: str(inv.invoiceNumber),
       status: str(inv.status) as XeroInvoiceStatus,
       total: Number(inv.total ?? 0),
+      subTotal: Number(inv.subTotal ?? 0),
+      totalTax: Number(inv.totalTax ?? 0),
     });
   });
   return out;

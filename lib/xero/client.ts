@@ -49,6 +49,8 @@ const storedTenant = z.object({
 });
 
 const trim = (u: string) => u.replace(/\/+$/, "");
+/** How long a read of the tax rates is reused (XeroClient.taxRates). */
+const TAX_RATES_MAX_AGE_MS = 60_000;
 
 export class XeroClient {
   readonly calls: { total: number; byEndpoint: Record<string, number> } = {
@@ -313,17 +315,48 @@ export class XeroClient {
       .map((a) => ({ code: a.code!, name: a.name ?? "", type: String(a.type ?? "") }));
   }
 
-  async taxRates(): Promise<Array<{ taxType: string; name: string; rate: number }>> {
+  /**
+   * The organisation's active tax rates (TaxType → EffectiveRate). Read at most once a minute per
+   * organisation, and once for callers arriving together: a sync run reads them once to check its
+   * tax mappings, and the settings page after it costs no extra call. `fresh` always asks Xero.
+   */
+  async taxRates(
+    opts: { fresh?: boolean } = {},
+  ): Promise<Array<{ taxType: string; name: string; rate: number }>> {
     const { tenantId } = await this.tenant();
-    const body = await this.api.call("taxrates", tenantId, (a) => a.getTaxRates(tenantId));
-    return (body.taxRates ?? [])
-      .filter((t) => t.taxType && String(t.status ?? "ACTIVE") === "ACTIVE")
-      .map((t) => ({
-        taxType: t.taxType!,
-        name: t.name ?? "",
-        rate: Number(t.effectiveRate ?? 0),
-      }));
+    const cached = this.taxRatesCache;
+    if (
+      !opts.fresh && cached?.tenantId === tenantId &&
+      Date.now() - cached.at < TAX_RATES_MAX_AGE_MS
+    ) {
+      return (await cached.rates).map((r) => ({ ...r }));
+    }
+    const entry = {
+      tenantId,
+      at: Date.now(),
+      rates: this.api.call("taxrates", tenantId, (a) => a.getTaxRates(tenantId)).then((body) =>
+        (body.taxRates ?? [])
+          .filter((t) => t.taxType && String(t.status ?? "ACTIVE") === "ACTIVE")
+          .map((t) => ({
+            taxType: t.taxType!,
+            name: t.name ?? "",
+            rate: Number(t.effectiveRate ?? 0),
+          }))
+      ),
+    };
+    this.taxRatesCache = entry;
+    // A failed read is not kept: the next caller asks Xero again.
+    entry.rates.catch(() => {
+      if (this.taxRatesCache === entry) this.taxRatesCache = undefined;
+    });
+    return (await entry.rates).map((r) => ({ ...r }));
   }
+
+  private taxRatesCache?: {
+    tenantId: string;
+    at: number;
+    rates: Promise<Array<{ taxType: string; name: string; rate: number }>>;
+  };
 
   async currencies(): Promise<string[]> {
     const { tenantId } = await this.tenant();

@@ -52,7 +52,10 @@ export type BillResult =
     invoiceID: string;
     invoiceNumber: string;
     status: XeroInvoiceStatus;
+    /** Xero's own figures for the stored bill, to hold against Zoho's Grand_Total. */
     total: number;
+    subTotal: number;
+    totalTax: number;
   }
   | {
     ok: false;
