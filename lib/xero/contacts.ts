@@ -86,7 +86,7 @@ export const RECHECK_AFTER_MS = 24 * 3600_000;
 
 const NAME_TAKEN = /already assigned to another contact/i;
 /** Xero's answer to a bill for an archived (or merged-away) contact. */
-const ARCHIVED = /contact[^.]*(has been|is) archived|un-archived/i;
+const ARCHIVED = /contact[^.]*(has been|is) archived/i;
 
 /** Whether a refused bill's message says its contact is archived in Xero. */
 export const isArchivedContactRefusal = (message: string) => ARCHIVED.test(message);
@@ -211,7 +211,8 @@ export async function resolveContacts(
         ids,
         page,
         ids ? true : undefined,
-        true,
+        // Verification reads whole contacts: ContactStatus is what it is about.
+        ids ? undefined : true,
         searchTerm,
         page === undefined ? undefined : PAGE_SIZE,
       ));
