@@ -245,8 +245,6 @@ Deno.test("a contact Xero refuses to create fails with Xero's own reason", async
 Deno.test("simulator: a bill for an archived contact is refused; an NFD name is not a new name", async () => {
   await using env = await setup({ contacts: [{ name: "Cafe\u0301 Sim" }] });
   const existing = env.sim.contacts().find((c) => c.Name === "Cafe\u0301 Sim")!;
-  const token = await env.client.tenant(); // connects the client
-  void token;
   const created = await env.client.upsertBills([{
     key: "a",
     invoice: bill(existing.ContactID, 1),
