@@ -17,6 +17,8 @@ export interface ZohoConnection extends ZohoPort {
   authorizeUrl(state: string, redirectUri: string): string;
   exchangeCode(code: string, redirectUri: string, accountsServer?: string): Promise<void>;
   disconnect(): Promise<void>;
+  /** Custom/read-only flags of the Purchase_Orders fields, to check write-back targets. */
+  fieldMetadata?(): Promise<Array<{ apiName: string; custom: boolean; readOnly: boolean }>>;
 }
 
 /** The Xero client as the pages use it (lib/xero's XeroClient). */

@@ -94,6 +94,8 @@ export interface XeroSim {
   contacts(tenantId?: string): XeroSimContact[];
   /** A user approving, paying, voiding or deleting a bill in Xero. */
   setInvoiceStatus(invoiceId: string, status: "AUTHORISED" | "PAID" | "VOIDED" | "DELETED"): void;
+  /** An accountant archiving (or restoring) a contact; Xero then refuses bills for it. */
+  setContactStatus(contactId: string, status: "ACTIVE" | "ARCHIVED"): void;
   counts: Record<string, number>;
   totalCalls(): number;
   resetCounts(): void;
@@ -694,6 +696,11 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
       const holder = [...orgs.values()].find((o) => o.getInvoice(invoiceId));
       if (!holder) throw new Error(`xero-sim: no invoice ${invoiceId}`);
       holder.setInvoiceStatus(invoiceId, status as InvoiceStatus);
+    },
+    setContactStatus(contactId, status) {
+      const holder = [...orgs.values()].find((o) => o.getContact(contactId));
+      if (!holder) throw new Error(`xero-sim: no contact ${contactId}`);
+      holder.setContactStatus(contactId, status);
     },
     counts,
     totalCalls: () => Object.values(counts).reduce((a, b) => a + b, 0),

@@ -74,7 +74,8 @@ function lookup(record: unknown, path: string[]): Value {
 
 function norm(v: Value): string | number | boolean | null | undefined {
   if (v instanceof Date) return v.getTime();
-  if (typeof v === "string") return v.toLowerCase();
+  // NFC too, as the simulator compares names (sandbox/xero_org.ts nameKey).
+  if (typeof v === "string") return v.normalize("NFC").toLowerCase();
   if (v !== null && typeof v === "object") return undefined;
   return v;
 }

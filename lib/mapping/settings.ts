@@ -101,3 +101,100 @@ export const DEFAULT_SETTINGS: Settings = SettingsSchema.parse({});
 export function fieldLabel(apiName: string): string {
   return apiName.replaceAll("_", " ").trim();
 }
+
+/**
+ * Standard Purchase_Orders fields (REFERENCE.md, SDK 8.0 field list): never write-back targets,
+ * or a sync overwrites the order's own data (its PO number with a bill id, say).
+ */
+const STANDARD_PO_FIELDS = new Set(
+  [
+    "id",
+    "Owner",
+    "Created_Time",
+    "Modified_Time",
+    "Created_By",
+    "Modified_By",
+    "Subject",
+    "PO_Number",
+    "PO_Date",
+    "Due_Date",
+    "Status",
+    "Vendor_Name",
+    "Contact_Name",
+    "Currency",
+    "Exchange_Rate",
+    "Sub_Total",
+    "Discount",
+    "Tax",
+    "Adjustment",
+    "Grand_Total",
+    "Terms_and_Conditions",
+    "Description",
+    "Carrier",
+    "Requisition_No",
+    "Tracking_Number",
+    "Excise_Duty",
+    "Sales_Commission",
+    "Purchase_Items",
+    "Purchased_Items",
+    "Product_Details",
+  ].map((f) => f.toLowerCase()),
+);
+const isStandard = (name: string) =>
+  STANDARD_PO_FIELDS.has(name.toLowerCase()) || /^(Billing|Shipping)_/i.test(name);
+
+export type WriteBackKey = keyof Settings["writeBack"]["fields"];
+
+const WRITE_BACK_LABELS: Record<WriteBackKey, string> = {
+  billId: "bill ID",
+  billNumber: "bill number",
+  billStatus: "bill status",
+  syncStatus: "sync status",
+  syncError: "sync error",
+  lastSynced: "last synced time",
+};
+
+/** What Zoho's field list says of a field (lib/zoho ZohoClient.fieldMetadata). */
+export interface FieldMeta {
+  apiName: string;
+  custom: boolean;
+  readOnly: boolean;
+}
+
+/**
+ * Why write-back targets are unsafe: the fields the sync reads (checkbox, vendor), standard fields,
+ * one field for two values, and, when Zoho's field list is given, fields it marks as not custom or
+ * read-only. A name Zoho does not know is fine: the sync skips fields that do not exist.
+ */
+export function writeBackIssues(
+  s: Settings,
+  fields?: FieldMeta[] | null,
+): Array<{ key: WriteBackKey; message: string }> {
+  const meta = new Map(fields?.map((f) => [f.apiName.toLowerCase(), f]));
+  const out: Array<{ key: WriteBackKey; message: string }> = [];
+  const seen = new Map<string, WriteBackKey>();
+  for (const [key, raw] of Object.entries(s.writeBack.fields) as Array<[WriteBackKey, string]>) {
+    const name = raw.trim();
+    if (!name) continue;
+    const lower = name.toLowerCase();
+    const f = meta.get(lower);
+    let message: string | undefined;
+    if (lower === s.checkboxField.toLowerCase()) {
+      message = "is the “Add to Xero” field the sync reads: choose a field of its own";
+    } else if (lower === s.vendorField.toLowerCase()) {
+      message = "is the vendor field the sync reads: choose a field of its own";
+    } else if (f?.readOnly) {
+      message = "is read-only in Zoho: choose a custom field that can be written";
+    } else if ((f && !f.custom) || (!f && isStandard(name))) {
+      message =
+        "is a standard Zoho field, not a custom field: the sync would overwrite the order's own data; choose a custom field";
+    } else if (seen.has(lower)) {
+      message = `is also used for the ${
+        WRITE_BACK_LABELS[seen.get(lower)!]
+      }: each value needs a field of its own`;
+    }
+    seen.set(lower, key);
+    if (message) out.push({ key, message });
+  }
+  return out;
+}

@@ -7,7 +7,16 @@ import type { Secrets } from "../secrets.ts";
 import { keys } from "../store/keys.ts";
 import { XeroApi } from "./api.ts";
 import { findBills, getBills, listBillsSince, upsertBills } from "./bills.ts";
-import { forgetContacts, listContacts, resolveContacts } from "./contacts.ts";
+import {
+  cachedContacts,
+  type ContactResolution,
+  forgetContacts,
+  isArchivedContactRefusal,
+  listContacts,
+  markContactsStale,
+  resolveContacts,
+  type ResolveOptions,
+} from "./contacts.ts";
 import { errorFromResponse, headerMap, XeroError } from "./errors.ts";
 import { existingLimiter } from "./limiter.ts";
 import { XeroTokens } from "./tokens.ts";
@@ -59,6 +68,10 @@ export class XeroClient {
   };
   /** Why vendors were left out of the last resolveContacts result (vendor id → message). */
   readonly contactFailures = new Map<string, string>();
+  /** Warnings of the last resolveContacts result (vendor id → message), e.g. a shared contact. */
+  readonly contactWarnings = new Map<string, string>();
+  /** ContactID (lower case) → vendor ids this process resolved to it, to find them after a refusal. */
+  private readonly vendorsByContact = new Map<string, Set<string>>();
   private readonly tokens: XeroTokens;
   private readonly api: XeroApi;
   private readonly apiUrl: string;
@@ -257,23 +270,48 @@ export class XeroClient {
   // ---- contacts and bills ----------------------------------------------------------------------
 
   /**
-   * Zoho vendor id → Xero ContactID (DESIGN §6 order), creating missing contacts. Vendors that
-   * could not be resolved are left out; `contactFailures` says why.
+   * Zoho vendor id → Xero ContactID (the admin's link, the cache, ContactNumber, name, else a new
+   * contact). Vendors that could not be resolved are left out; the answer's `failures` (and
+   * `contactFailures`) say why, in Xero's words when Xero refused. `warnings` flags vendors that
+   * share a contact. `{recheck: true}` verifies cached contacts with Xero first (one GET per 50);
+   * cached contacts a day old, or whose bill Xero refused as archived, are verified anyway.
    */
   async resolveContacts(
     vendors: Array<{ zohoVendorId: string; name: string }>,
-  ): Promise<Map<string, string>> {
+    opts: ResolveOptions = {},
+  ): Promise<ContactResolution> {
     const { tenantId } = await this.tenant();
-    const { resolved, failures } = await resolveContacts(
+    const resolved = await resolveContacts(
       { kv: this.opts.kv, api: this.api, tenantId },
       vendors,
+      opts,
     );
     this.contactFailures.clear();
-    for (const [id, message] of failures) this.contactFailures.set(id, message);
+    for (const [id, message] of resolved.failures) this.contactFailures.set(id, message);
+    this.contactWarnings.clear();
+    for (const [id, message] of resolved.warnings) this.contactWarnings.set(id, message);
+    for (const [id, contactID] of resolved) {
+      const key = contactID.toLowerCase();
+      const set = this.vendorsByContact.get(key) ?? new Set<string>();
+      set.add(id);
+      this.vendorsByContact.set(key, set);
+    }
     return resolved;
   }
 
-  /** Drops cached vendor → contact mappings (e.g. the contact was archived in Xero). */
+  /**
+   * The contacts a preview can promise without calling Xero: the admin's links and cached
+   * contacts of the current organisation (what resolveContacts starts from).
+   */
+  async cachedContacts(zohoVendorIds: string[]): Promise<Map<string, string>> {
+    const { tenantId } = await this.tenant();
+    return cachedContacts(this.opts.kv, tenantId, zohoVendorIds);
+  }
+
+  /**
+   * Drops cached vendor → contact mappings (an admin's link is kept). Rarely needed: a contact
+   * Xero refuses as archived is re-checked by the next resolveContacts on its own.
+   */
   forgetContacts(zohoVendorIds: string[]): Promise<void> {
     return forgetContacts(this.opts.kv, zohoVendorIds);
   }
@@ -287,7 +325,16 @@ export class XeroClient {
     items: Array<{ key: string; invoice: XeroInvoice }>,
   ): Promise<Map<string, BillResult>> {
     const { tenantId } = await this.tenant();
-    return upsertBills({ api: this.api, tenantId }, items);
+    const results = await upsertBills({ api: this.api, tenantId }, items);
+    // A bill refused because its contact is archived: that contact is re-checked before reuse.
+    const archived = items
+      .filter((it) => {
+        const r = results.get(it.key);
+        return r && !r.ok && isArchivedContactRefusal(r.message);
+      })
+      .map((it) => it.invoice.contact.contactID);
+    if (archived.length) await markContactsStale(this.opts.kv, archived, this.vendorsByContact);
+    return results;
   }
 
   async getBills(invoiceIDs: string[]): Promise<Map<string, BillSummary>> {

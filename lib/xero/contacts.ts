@@ -1,11 +1,16 @@
 /**
- * Zoho vendor → Xero ContactID (DESIGN §6): KV cache, then a Xero contact whose ContactNumber is
- * the vendor id, then an exact (case-insensitive) name match, else a new contact with Name and
- * ContactNumber. Lookups are batched: `where` filters OR-ed up to Xero's ~2 KB URL limit, or, when
- * that would take more calls, the organisation's contact list read 1000 at a time. Missing
- * contacts are created 50 a call.
+ * Zoho vendor → Xero ContactID (DESIGN §6): the admin's link from the settings page, else the KV
+ * cache, else a Xero contact whose ContactNumber is the vendor id, then a name match, else a new
+ * contact with Name and ContactNumber. ContactNumber beats a name however the contacts arrive.
+ * Names compare NFC-normalised, trimmed, in any case (an NFD "Café" is the same name to a person).
+ * Lookups are batched: `where` filters OR-ed up to Xero's ~2 KB URL limit, or, when that would
+ * take more calls, the organisation's contact list read 1000 at a time. Missing contacts are
+ * created 50 a call. A cached contact is verified (GET Contacts?IDs=, 50 a call) once it is a day
+ * old, when asked to, or after Xero refused a bill for it as archived; an archived one is resolved
+ * again, except an admin's link, which is never overwritten: that vendor fails with the reason.
  */
 import type { Contact } from "xero-node";
+import { z } from "zod";
 import { getManyChunked } from "../store/kv.ts";
 import { keys } from "../store/keys.ts";
 import type { XeroApi } from "./api.ts";
@@ -17,12 +22,46 @@ export interface Vendor {
   name: string;
 }
 
-interface CachedContact {
-  contactID: string;
-  name: string;
-  tenantId: string;
-  at: number;
+export interface ResolveOptions {
+  /** Verify every cached contact of these vendors with Xero before using it. */
+  recheck?: boolean;
 }
+
+/** Vendor id → ContactID, with why some vendors are missing and what deserves a look. */
+export class ContactResolution extends Map<string, string> {
+  /** Vendor id → why no contact could be found or made (Xero's own message when it gave one). */
+  readonly failures = new Map<string, string>();
+  /** Vendor id → a warning about its contact (e.g. shared with another Zoho vendor of one name). */
+  readonly warnings = new Map<string, string>();
+}
+
+/** How a vendor came to its contact. */
+type Via = "admin" | "number" | "name" | "created";
+
+/** A KV entry under keys.contact(): ours, the settings page's, or an older plain ContactID. */
+const Stored = z.union([
+  z.string().transform((contactID) => ({ contactID }) as StoredContact),
+  z.looseObject({
+    contactID: z.string().min(1),
+    name: z.string().optional(),
+    tenantId: z.string().optional(),
+    at: z.union([z.number(), z.string()]).optional(),
+    checkedAt: z.number().optional(),
+    linkedBy: z.string().optional(),
+    via: z.string().optional(),
+    stale: z.boolean().optional(),
+  }),
+]);
+type StoredContact = {
+  contactID: string;
+  name?: string;
+  tenantId?: string;
+  at?: number | string;
+  checkedAt?: number;
+  linkedBy?: string;
+  via?: string;
+  stale?: boolean;
+};
 
 export interface ContactsContext {
   kv: Deno.Kv;
@@ -40,14 +79,24 @@ const PAGE_SIZE = 1000;
 const XERO_DEFAULT_PAGE = 100;
 const CREATE_BATCH = 50;
 const MAX_PAGES = 200;
+/** `IDs=` takes about 50 GUIDs per URL (REFERENCE.md). */
+const IDS_PER_CALL = 50;
+/** A cached contact older than this is verified before use: archiving is rare, a day is cheap. */
+export const RECHECK_AFTER_MS = 24 * 3600_000;
 
 const NAME_TAKEN = /already assigned to another contact/i;
+/** Xero's answer to a bill for an archived (or merged-away) contact. */
+const ARCHIVED = /contact[^.]*(has been|is) archived/i;
+
+/** Whether a refused bill's message says its contact is archived in Xero. */
+export const isArchivedContactRefusal = (message: string) => ARCHIVED.test(message);
 
 /** A value that can sit between the quotes of a `where` filter (Xero has no escape for `"`). */
 const whereSafe = (s: string) =>
   s.length > 0 && !s.includes('"') && !s.includes("\\") && ![...s].some((c) => c < " ");
 const numberOk = (id: string) => id.length > 0 && id.length <= 50;
-const norm = (name: string) => name.trim().toLowerCase();
+/** How names are compared: Unicode NFC, trimmed, any case. */
+export const nameKey = (name: string) => name.normalize("NFC").trim().toLowerCase();
 
 interface Hit {
   contactID: string;
@@ -67,13 +116,16 @@ class Matcher {
       if (c.contactNumber && this.vendors.has(c.contactNumber)) {
         this.byNumber.set(c.contactNumber, hit);
       }
-      if (c.name && !this.byName.has(norm(c.name))) this.byName.set(norm(c.name), hit);
+      if (c.name && !this.byName.has(nameKey(c.name))) this.byName.set(nameKey(c.name), hit);
     }
   }
 
-  /** ContactNumber first, then the name. */
-  pick(v: { id: string; name: string }): Hit | undefined {
-    return this.byNumber.get(v.id) ?? (v.name ? this.byName.get(norm(v.name)) : undefined);
+  byNumberOf(v: { id: string }): Hit | undefined {
+    return this.byNumber.get(v.id);
+  }
+
+  byNameOf(v: { name: string }): Hit | undefined {
+    return v.name ? this.byName.get(nameKey(v.name)) : undefined;
   }
 }
 
@@ -82,9 +134,11 @@ function whereChunks(vendors: Array<{ id: string; name: string }>): string[] {
   let cur: string[] = [];
   const size = (parts: string[]) => encodeURIComponent(parts.join(" OR ")).length;
   for (const v of vendors) {
+    // Both forms of a name with accents: how Xero's filter compares them is not documented.
+    const names = [...new Set([v.name, v.name.normalize("NFD")])].filter(whereSafe);
     const clauses = [
       ...(numberOk(v.id) && whereSafe(v.id) ? [`ContactNumber=="${v.id}"`] : []),
-      ...(whereSafe(v.name) ? [`Name=="${v.name}"`] : []),
+      ...names.map((n) => `Name=="${n}"`),
     ];
     if (!clauses.length) continue;
     if (cur.length && size([...cur, ...clauses]) > WHERE_MAX) {
@@ -97,70 +151,169 @@ function whereChunks(vendors: Array<{ id: string; name: string }>): string[] {
   return chunks;
 }
 
+const checkedAtOf = (e: StoredContact) =>
+  e.checkedAt ?? (typeof e.at === "number" ? e.at : e.at ? Date.parse(e.at) || 0 : 0);
+
 export async function resolveContacts(
   ctx: ContactsContext,
   input: Vendor[],
-): Promise<{ resolved: Map<string, string>; failures: Map<string, string> }> {
+  opts: ResolveOptions = {},
+): Promise<ContactResolution> {
   const { kv, api, tenantId } = ctx;
   const vendors = new Map<string, { id: string; name: string }>();
   for (const v of input) {
     if (!vendors.has(v.zohoVendorId)) {
-      vendors.set(v.zohoVendorId, { id: v.zohoVendorId, name: (v.name ?? "").trim() });
+      vendors.set(v.zohoVendorId, {
+        id: v.zohoVendorId,
+        name: (v.name ?? "").normalize("NFC").trim(),
+      });
     }
   }
-  const resolved = new Map<string, string>();
-  const failures = new Map<string, string>();
-  const cached = await getManyChunked<CachedContact>(
+  const out = new ContactResolution();
+  const via = new Map<string, Via | undefined>();
+  const names = new Map<string, string>();
+  /** Vendors whose entry must not be replaced: an admin's link (of any organisation). */
+  const pinned = new Set<string>();
+  const stamps = new Map<string, string | null>();
+  const toVerify: Array<{ id: string; entry: StoredContact; admin: boolean }> = [];
+  const now = Date.now();
+  const cached = await getManyChunked<unknown>(
     kv,
     [...vendors.keys()].map((id) => keys.contact(id)),
   );
-  for (const entry of cached) {
-    if (entry.value && entry.value.tenantId === tenantId) {
-      resolved.set(String(entry.key[1]), entry.value.contactID);
+  for (const e of cached) {
+    const id = String(e.key[1]);
+    stamps.set(id, e.versionstamp);
+    const parsed = Stored.safeParse(e.value);
+    if (!parsed.success) continue;
+    const entry = parsed.data as StoredContact;
+    const admin = entry.linkedBy === "admin";
+    if (admin) pinned.add(id);
+    // An admin's link saved before links carried a tenant applies to the current organisation.
+    const ours = entry.tenantId ? entry.tenantId === tenantId : admin;
+    if (!ours) continue;
+    if (opts.recheck || entry.stale || now - checkedAtOf(entry) > RECHECK_AFTER_MS) {
+      toVerify.push({ id, entry, admin });
+      continue;
     }
+    out.set(id, entry.contactID);
+    via.set(id, admin ? "admin" : entry.via as Via | undefined);
+    if (entry.name) names.set(entry.contactID, entry.name);
   }
-  const fresh = new Map<string, Hit>();
-  const pendingOf = () =>
-    [...vendors.values()].filter((v) => !resolved.has(v.id) && !fresh.has(v.id));
-  if (!pendingOf().length) return { resolved, failures };
 
-  const matcher = new Matcher(vendors);
-  const settle = () => {
-    for (const v of pendingOf()) {
-      const hit = matcher.pick(v);
-      if (hit) fresh.set(v.id, hit);
-    }
-  };
-  const list = (page: number, where?: string, searchTerm?: string) =>
+  const list = (page: number | undefined, where?: string, searchTerm?: string, ids?: string[]) =>
     api.call("contacts.get", tenantId, (a) =>
       a.getContacts(
         tenantId,
         undefined,
         where,
         undefined,
-        undefined,
+        ids,
         page,
-        undefined,
-        true,
+        ids ? true : undefined,
+        // Verification reads whole contacts: ContactStatus is what it is about.
+        ids ? undefined : true,
         searchTerm,
-        PAGE_SIZE,
+        page === undefined ? undefined : PAGE_SIZE,
       ));
 
+  // 0. Verify the cached contacts that are due: one GET per 50, archived ones included.
+  const verified = new Map<string, { id: string; entry: StoredContact }>();
+  /** Vendor id → the archived contact it is being resolved again for. */
+  const replaced = new Map<string, string>();
+  if (toVerify.length) {
+    const status = new Map<string, { active: boolean; name: string }>();
+    const ids = [...new Set(toVerify.map((t) => t.entry.contactID))];
+    try {
+      for (let i = 0; i < ids.length; i += IDS_PER_CALL) {
+        const body = await list(undefined, undefined, undefined, ids.slice(i, i + IDS_PER_CALL));
+        for (const c of body.contacts ?? []) {
+          if (!c.contactID) continue;
+          status.set(c.contactID.toLowerCase(), {
+            active: String(c.contactStatus ?? "ACTIVE") === "ACTIVE",
+            name: c.name ?? "",
+          });
+        }
+      }
+    } catch (e) {
+      if (e instanceof XeroError && (e.kind === "auth" || e.kind === "daily_limit")) throw e;
+      // Xero could not say: keep using what we know; a refused bill says so again.
+      for (const t of toVerify) {
+        status.set(t.entry.contactID.toLowerCase(), { active: true, name: t.entry.name ?? "" });
+      }
+    }
+    for (const t of toVerify) {
+      const s = status.get(t.entry.contactID.toLowerCase());
+      if (s?.active) {
+        out.set(t.id, t.entry.contactID);
+        via.set(t.id, t.admin ? "admin" : t.entry.via as Via | undefined);
+        names.set(t.entry.contactID, s.name || t.entry.name || "");
+        verified.set(t.id, t);
+      } else if (t.admin) {
+        const label = t.entry.name ? ` "${t.entry.name}"` : "";
+        out.failures.set(
+          t.id,
+          `The Xero contact${label} linked to this vendor on the settings page is archived ` +
+            `(or was merged) in Xero: link the vendor to another contact on the settings page`,
+        );
+      } // Auto-resolved and archived or gone: resolved again below, and the entry replaced.
+      else replaced.set(t.id, t.entry.contactID);
+    }
+  }
+
+  const fresh = new Map<string, Hit & { via: Via }>();
+  const pendingOf = () =>
+    [...vendors.values()].filter((v) =>
+      !out.has(v.id) && !fresh.has(v.id) && !out.failures.has(v.id)
+    );
+
   try {
+    await lookUpAndCreate();
+  } finally {
+    // Whatever was found, made or verified is kept, even when a later call failed.
+    await remember(kv, tenantId, fresh, verified, stamps, pinned);
+  }
+  for (const [id, hit] of fresh) {
+    out.set(id, hit.contactID);
+    via.set(id, hit.via);
+    names.set(hit.contactID, hit.name);
+  }
+  warnShared(out, via, names, vendors);
+  return out;
+
+  async function lookUpAndCreate() {
+    if (!pendingOf().length) return;
+    const matcher = new Matcher(vendors);
+    // While contacts still arrive, only a ContactNumber settles a vendor: its own contact may be
+    // on a later page than a contact that merely has its name.
+    const settleByNumber = () => {
+      for (const v of pendingOf()) {
+        const hit = matcher.byNumberOf(v);
+        if (hit) fresh.set(v.id, { ...hit, via: "number" });
+      }
+    };
+    const settle = () => {
+      settleByNumber();
+      for (const v of pendingOf()) {
+        const hit = matcher.byNameOf(v);
+        if (hit) fresh.set(v.id, { ...hit, via: "name" });
+      }
+    };
+
     // 1. Look up what exists.
     let listedAll = false;
     const chunks = whereChunks(pendingOf());
     if (chunks.length > 1) {
       const first = await list(1);
       matcher.offer(first.contacts);
-      settle();
+      settleByNumber();
       const pageCount = first.pagination?.pageCount ??
         ((first.contacts?.length ?? 0) < XERO_DEFAULT_PAGE ? 1 : Infinity);
       const rest = whereChunks(pendingOf());
       if (pageCount - 1 <= rest.length && pageCount <= MAX_PAGES) {
         for (let page = 2; page <= pageCount && pendingOf().length; page++) {
           matcher.offer((await list(page)).contacts);
-          settle();
+          settleByNumber();
         }
         listedAll = true;
       } else {
@@ -182,12 +335,15 @@ export async function resolveContacts(
     const groups = new Map<string, { name: string; number?: string; ids: string[] }>();
     for (const v of pendingOf()) {
       if (!v.name) {
-        failures.set(v.id, "The Zoho vendor has no name, so no Xero contact can be made for it");
+        out.failures.set(
+          v.id,
+          "The Zoho vendor has no name, so no Xero contact can be made for it",
+        );
         continue;
       }
-      const g = groups.get(norm(v.name));
+      const g = groups.get(nameKey(v.name));
       if (g) g.ids.push(v.id);
-      else {groups.set(norm(v.name), {
+      else {groups.set(nameKey(v.name), {
           name: v.name,
           number: numberOk(v.id) ? v.id : undefined,
           ids: [v.id],
@@ -201,7 +357,12 @@ export async function resolveContacts(
         name: g.name,
         ...(g.number ? { contactNumber: g.number } : {}),
       }));
-      const key = await idempotencyKey(`contacts.put ${tenantId}`, contacts);
+      // The same names again after an archive are a new create, not a replay of the first one.
+      const replacing = batch.flatMap((g) => g.ids.map((id) => replaced.get(id) ?? ""));
+      const key = await idempotencyKey(
+        `contacts.put ${tenantId}`,
+        replacing.some(Boolean) ? { contacts, replacing } : contacts,
+      );
       let body;
       try {
         body = await api.call(
@@ -211,7 +372,7 @@ export async function resolveContacts(
         );
       } catch (e) {
         if (e instanceof XeroError && (e.kind === "auth" || e.kind === "daily_limit")) throw e;
-        for (const g of batch) for (const id of g.ids) failures.set(id, (e as Error).message);
+        for (const g of batch) for (const id of g.ids) out.failures.set(id, (e as Error).message);
         continue;
       }
       batch.forEach((g, j) => {
@@ -221,13 +382,13 @@ export async function resolveContacts(
           messages.length > 0 || !c.contactID;
         if (!failed) {
           for (const id of g.ids) {
-            fresh.set(id, { contactID: c!.contactID!, name: c!.name ?? g.name });
+            fresh.set(id, { contactID: c!.contactID!, name: c!.name ?? g.name, via: "created" });
           }
           return;
         }
         const message = messages.join("; ") || "Xero did not create the contact";
         if (NAME_TAKEN.test(message)) taken.push({ name: g.name, ids: g.ids, message });
-        else for (const id of g.ids) failures.set(id, message);
+        else for (const id of g.ids) out.failures.set(id, message);
       });
     }
 
@@ -241,44 +402,162 @@ export async function resolveContacts(
         matcher.offer((await list(1, undefined, t.name)).contacts);
       }
       for (const t of taken) {
-        const hit = matcher.pick({ id: "", name: t.name });
+        const hit = matcher.byNameOf({ name: t.name });
         for (const id of t.ids) {
-          if (hit) fresh.set(id, hit);
-          else failures.set(id, t.message);
+          if (hit) fresh.set(id, { ...hit, via: "name" });
+          else out.failures.set(id, t.message);
         }
       }
     }
-  } finally {
-    // Whatever was found or made is kept, even when a later call failed.
-    await remember(kv, tenantId, fresh);
   }
-  for (const [id, hit] of fresh) resolved.set(id, hit.contactID);
-  return { resolved, failures };
 }
 
-async function remember(kv: Deno.Kv, tenantId: string, found: Map<string, Hit>) {
-  const entries = [...found.entries()];
-  for (let i = 0; i < entries.length; i += 100) {
-    const op = kv.atomic();
-    for (const [id, hit] of entries.slice(i, i + 100)) {
-      const value: CachedContact = {
-        contactID: hit.contactID,
-        name: hit.name,
-        tenantId,
-        at: Date.now(),
-      };
-      op.set(keys.contact(id), value);
+/**
+ * Zoho vendors of this call that share one contact (one name in Zoho, or a name match onto
+ * another vendor's contact) each get a warning naming the others, unless the admin linked them.
+ */
+function warnShared(
+  out: ContactResolution,
+  via: Map<string, Via | undefined>,
+  names: Map<string, string>,
+  vendors: Map<string, { id: string; name: string }>,
+) {
+  const byContact = new Map<string, string[]>();
+  for (const [id, contactID] of out) {
+    const list = byContact.get(contactID);
+    if (list) list.push(id);
+    else byContact.set(contactID, [id]);
+  }
+  for (const [contactID, ids] of byContact) {
+    if (ids.length < 2 || ids.every((id) => via.get(id) === "admin")) continue;
+    const contact = names.get(contactID) || vendors.get(ids[0])?.name || contactID;
+    for (const id of ids) {
+      const others = ids.filter((x) => x !== id);
+      out.warnings.set(
+        id,
+        `Zoho vendor${others.length > 1 ? "s" : ""} ${others.join(", ")} ` +
+          `${others.length > 1 ? "have" : "has"} the same name and share${
+            others.length > 1 ? "" : "s"
+          } the Xero contact "${contact}" with this vendor; ` +
+          `if they are different suppliers, link one to another contact on the settings page`,
+      );
     }
-    await op.commit();
   }
 }
 
-/** Forgets cached contacts (e.g. after Xero said a cached ContactID no longer exists). */
-export async function forgetContacts(kv: Deno.Kv, zohoVendorIds: string[]): Promise<void> {
-  for (let i = 0; i < zohoVendorIds.length; i += 100) {
+async function remember(
+  kv: Deno.Kv,
+  tenantId: string,
+  found: Map<string, Hit & { via: Via }>,
+  verified: Map<string, { id: string; entry: StoredContact }>,
+  stamps: Map<string, string | null>,
+  pinned: Set<string>,
+) {
+  const now = Date.now();
+  const writes: Array<[string, StoredContact]> = [];
+  for (const [id, hit] of found) {
+    if (pinned.has(id)) continue; // an admin's link is theirs to change
+    writes.push([id, {
+      contactID: hit.contactID,
+      name: hit.name,
+      tenantId,
+      via: hit.via,
+      at: now,
+      checkedAt: now,
+    }]);
+  }
+  for (const [id, { entry }] of verified) {
+    writes.push([id, { ...entry, stale: undefined, checkedAt: now }]);
+  }
+  for (let i = 0; i < writes.length; i += 100) {
+    const chunk = writes.slice(i, i + 100);
     const op = kv.atomic();
-    for (const id of zohoVendorIds.slice(i, i + 100)) op.delete(keys.contact(id));
-    await op.commit();
+    for (const [id, value] of chunk) {
+      op.check({ key: keys.contact(id), versionstamp: stamps.get(id) ?? null });
+      op.set(keys.contact(id), stripUndefined(value));
+    }
+    if ((await op.commit()).ok) continue;
+    // Someone (the settings page) wrote meanwhile: their entry stays, the others are saved.
+    for (const [id, value] of chunk) {
+      await kv.atomic()
+        .check({ key: keys.contact(id), versionstamp: stamps.get(id) ?? null })
+        .set(keys.contact(id), stripUndefined(value))
+        .commit();
+    }
+  }
+}
+
+const stripUndefined = <T extends object>(o: T): T =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+
+/**
+ * The contacts a preview may promise without asking Xero: the admin's links and the cache, for
+ * this organisation, exactly as resolveContacts would use them (a due re-check aside).
+ */
+export async function cachedContacts(
+  kv: Deno.Kv,
+  tenantId: string,
+  zohoVendorIds: string[],
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const entries = await getManyChunked<unknown>(
+    kv,
+    [...new Set(zohoVendorIds)].map((id) => keys.contact(id)),
+  );
+  for (const e of entries) {
+    const parsed = Stored.safeParse(e.value);
+    if (!parsed.success) continue;
+    const entry = parsed.data as StoredContact;
+    const ours = entry.tenantId ? entry.tenantId === tenantId : entry.linkedBy === "admin";
+    if (ours) out.set(String(e.key[1]), entry.contactID);
+  }
+  return out;
+}
+
+/**
+ * After Xero refused bills because their contact is archived: the cached entries pointing at
+ * those contacts are marked for a re-check, so the next resolution verifies and replaces them.
+ * `known` maps ContactIDs to vendor ids this process resolved; without it the cache is scanned.
+ */
+export async function markContactsStale(
+  kv: Deno.Kv,
+  contactIDs: string[],
+  known?: Map<string, Set<string>>,
+): Promise<void> {
+  const wanted = new Set(contactIDs.map((c) => c.toLowerCase()));
+  if (!wanted.size) return;
+  const vendorIds = [...wanted].flatMap((c) => [...known?.get(c) ?? []]);
+  const unknown = [...wanted].filter((c) => !known?.get(c)?.size);
+  if (unknown.length) {
+    // Resolved by another process: find the entries (rare, so a scan is fine).
+    for await (const e of kv.list({ prefix: keys.contactPrefix() })) {
+      const parsed = Stored.safeParse(e.value);
+      if (parsed.success && unknown.includes(parsed.data.contactID.toLowerCase())) {
+        vendorIds.push(String(e.key[1]));
+      }
+    }
+  }
+  for (const id of new Set(vendorIds)) {
+    const e = await kv.get(keys.contact(id));
+    const parsed = Stored.safeParse(e.value);
+    if (!parsed.success || !wanted.has(parsed.data.contactID.toLowerCase())) continue;
+    const value = typeof e.value === "string"
+      ? { contactID: e.value, stale: true }
+      : { ...(e.value as object), stale: true };
+    await kv.atomic().check(e).set(keys.contact(id), value).commit();
+  }
+}
+
+/**
+ * Forgets cached contacts (e.g. after Xero said a cached ContactID no longer exists). An admin's
+ * link is kept: it is only ever changed on the settings page.
+ */
+export async function forgetContacts(kv: Deno.Kv, zohoVendorIds: string[]): Promise<void> {
+  for (const id of zohoVendorIds) {
+    const e = await kv.get(keys.contact(id));
+    const parsed = Stored.safeParse(e.value);
+    if (parsed.success && (parsed.data as StoredContact).linkedBy === "admin") continue;
+    await kv.atomic().check(e).delete(keys.contact(id)).commit();
   }
 }
 

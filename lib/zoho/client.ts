@@ -5,6 +5,7 @@
  * with back-off inside a bounded budget; every answer is checked with zod; errors are ZohoErrors
  * that name Zoho's code and message and never a token.
  */
+import { z } from "zod";
 import type { Secrets } from "../secrets.ts";
 import { giveUp, Redactor, ZohoError } from "./errors.ts";
 import {
@@ -28,6 +29,24 @@ import { zohoDateTime } from "./time.ts";
 import { type ConnectionStatus, ZohoTokens } from "./tokens.ts";
 
 export type { ZohoListRecord } from "./schemas.ts";
+
+/** One Purchase_Orders field as the settings need it (see fieldMetadata). */
+export interface ZohoFieldMeta {
+  apiName: string;
+  custom: boolean;
+  readOnly: boolean;
+  dataType?: string;
+}
+
+const FieldMetaResponse = z.object({
+  fields: z.array(z.looseObject({
+    api_name: z.string(),
+    custom_field: z.boolean().nullish(),
+    read_only: z.boolean().nullish(),
+    field_read_only: z.boolean().nullish(),
+    data_type: z.string().nullish(),
+  })),
+});
 export type { ConnectionStatus } from "./tokens.ts";
 
 export interface ZohoClientOptions {
@@ -257,6 +276,25 @@ export class ZohoClient {
     const names = parsed.data.fields.map((f) => f.api_name);
     this.#fields = { at: Date.now(), names };
     return [...names];
+  }
+
+  /**
+   * The Purchase_Orders fields with what the settings page checks write-back targets against:
+   * whether each is a custom field and whether it is read-only (one call, not cached).
+   */
+  async fieldMetadata(): Promise<ZohoFieldMeta[]> {
+    const answer = await this.#send("fields", "GET", "/crm/v8/settings/fields", {
+      query: { module: "Purchase_Orders" },
+    });
+    if (answer.status !== 200) throw this.#errorFrom("fields", answer);
+    const parsed = FieldMetaResponse.safeParse(answer.json);
+    if (!parsed.success) throw this.#unexpected("fields", answer);
+    return parsed.data.fields.map((f) => ({
+      apiName: f.api_name,
+      custom: f.custom_field ?? false,
+      readOnly: f.read_only === true || f.field_read_only === true,
+      ...(f.data_type ? { dataType: f.data_type } : {}),
+    }));
   }
 
   /** Connection state from KV (no API call). */

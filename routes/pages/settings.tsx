@@ -25,6 +25,7 @@ import {
   renderPage,
 } from "./shared.tsx";
 import {
+  checkAgainstSystems,
   type FormValues,
   rowCount,
   toValues,
@@ -381,8 +382,9 @@ async function settingsPage(
   const [settings, lists, links] = await Promise.all([
     ctx.sync.settings(),
     loadXeroLists(ctx),
-    contactLinks(ctx),
+    contactLinks(ctx, c.req.query("contacts")),
   ]);
+  const unchecked = new Set((c.req.query("unchecked") ?? "").split(","));
   const values = form?.values ?? toValues(settings);
   return renderPage(
     c,
@@ -395,6 +397,22 @@ async function settingsPage(
           How purchase orders become bills. Saved settings apply from the next run.
         </p>
         <Flash code={c.req.query("notice")} />
+        {unchecked.has("xero")
+          ? (
+            <p class="notice" role="status">
+              The account codes could not be checked against Xero's chart of accounts (Xero is not
+              connected or did not answer): check them on the Connections page before the next run.
+            </p>
+          )
+          : null}
+        {unchecked.has("zoho")
+          ? (
+            <p class="notice" role="status">
+              The write-back fields could not be checked against Zoho's field list (Zoho is not
+              connected or did not answer): make sure they are custom fields of their own.
+            </p>
+          )
+          : null}
         {form
           ? (
             <div class="error-box" role="alert" id="settings-errors">
@@ -420,7 +438,7 @@ async function settingsPage(
           )
           : null}
         <SettingsForm c={c} values={values} errors={form?.errors ?? {}} lists={lists} />
-        <ContactLinks c={c} links={links} contacts={lists.contacts} />
+        <ContactLinks c={c} page={links} contacts={lists.contacts} />
       </>
     ),
   );
@@ -436,14 +454,31 @@ export function settingsRoutes(ctx: AppContext, assets: Assets) {
       for (const [k, val] of Object.entries(body)) {
         if (k !== "csrf" && typeof val === "string") values[k] = val;
       }
-      const checked = validate(values, await ctx.sync.settings());
+      const current = await ctx.sync.settings();
+      const checked = validate(values, current);
       if (!checked.ok) return settingsPage(c, ctx, assets, { values, ...checked });
+      // Checked against the connected systems too; when one cannot be read, saved with a note.
+      const [fields, accounts] = await Promise.all([
+        ctx.zoho.fieldMetadata
+          ? attempt(XERO_WAIT_MS, () => ctx.zoho.fieldMetadata!())
+          : Promise.resolve({ ok: false as const, error: "no field list" }),
+        attempt(XERO_WAIT_MS, () => ctx.xero.accounts()),
+      ]);
+      const found = checkAgainstSystems(values, current, {
+        fields: fields.ok ? fields.value : null,
+        accounts: accounts.ok ? accounts.value : null,
+      });
+      if (found.summary.length) return settingsPage(c, ctx, assets, { values, ...found });
       const saved = await ctx.sync.saveSettings(checked.input);
       if (!saved.ok) {
         const summary = saved.errors.map((text) => ({ name: "settings", text }));
         return settingsPage(c, ctx, assets, { values, errors: {}, summary });
       }
-      return c.redirect("/settings?notice=settings-saved", 303);
+      const unchecked = [accounts.ok ? "" : "xero", fields.ok ? "" : "zoho"].filter(Boolean);
+      return c.redirect(
+        `/settings?notice=settings-saved${unchecked.length ? `&unchecked=${unchecked}` : ""}`,
+        303,
+      );
     })
     .route("/", contactRoutes(ctx, assets));
 }

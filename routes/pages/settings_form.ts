@@ -2,7 +2,12 @@
  * The settings form as flat name → text pairs (names are the settings' paths, so a validation
  * issue's path names its field), and back into the shape SettingsSchema validates.
  */
-import { type Settings, SettingsSchema } from "../../lib/mapping/settings.ts";
+import {
+  type FieldMeta,
+  type Settings,
+  SettingsSchema,
+  writeBackIssues,
+} from "../../lib/mapping/settings.ts";
 
 export type FormValues = Record<string, string>;
 
@@ -160,4 +165,57 @@ export function validate(values: FormValues, current: Partial<Settings> = {}):
     summary.push({ name, text: `${label}: ${issue.message}` });
   }
   return { ok: false, errors, summary };
+}
+
+/** An account as Xero's chart lists it (XeroClient.accounts: active, not system accounts). */
+export interface ChartAccount {
+  code: string;
+  type: string;
+}
+
+function accountProblem(code: string, chart: ChartAccount[]): string | undefined {
+  const hit = chart.find((a) => a.code === code.trim());
+  if (!hit) return "is not in Xero's chart of accounts (or is archived there)";
+  if (hit.type.toUpperCase() === "BANK") {
+    return "is a bank account: Xero does not take bank accounts on bill lines";
+  }
+  return undefined;
+}
+
+/**
+ * Checks a form that passed `validate` against the connected systems: write-back targets against
+ * the fields the sync reads, standard fields and (when given) Zoho's field list; account codes
+ * against Xero's chart (when given). Problems go to the field they are about.
+ */
+export function checkAgainstSystems(
+  values: FormValues,
+  current: Partial<Settings>,
+  lists: { fields?: FieldMeta[] | null; accounts?: ChartAccount[] | null },
+): { errors: Record<string, string[]>; summary: Array<{ name: string; text: string }> } {
+  const { input, rowOf } = fromValues(values, current);
+  const errors: Record<string, string[]> = {};
+  const summary: Array<{ name: string; text: string }> = [];
+  const parsed = SettingsSchema.safeParse(input);
+  if (!parsed.success) return { errors, summary };
+  const settings = parsed.data;
+  const add = (name: string, label: string, message: string) => {
+    (errors[name] ??= []).push(message);
+    summary.push({ name, text: `${label}: ${message}` });
+  };
+  const labels = new Map<string, string>(WRITE_BACK_FIELDS);
+  for (const { key, message } of writeBackIssues(settings, lists.fields)) {
+    add(`writeBack.fields.${key}`, `Write-back field ${labels.get(key) ?? key}`, message);
+  }
+  if (lists.accounts) {
+    const p = accountProblem(settings.defaultAccountCode, lists.accounts);
+    if (p) add("defaultAccountCode", FIELD_LABELS.defaultAccountCode, p);
+    settings.accountOverrides.forEach((o, i) => {
+      const problem = accountProblem(o.accountCode, lists.accounts!);
+      const row = rowOf.accountOverrides[i] ?? i;
+      if (problem) {
+        add(`accountOverrides.${row}.accountCode`, `Account override row ${row + 1}`, problem);
+      }
+    });
+  }
+  return { errors, summary };
 }
