@@ -66,7 +66,7 @@ export async function processBatch(
 
     leaveUnchanged(ctx, work, out.notChanged);
     await readRecords(ctx, work.filter((w) => w.locked && !w.unchanged), prefetched, out.notFound);
-    const eligible = checkEligibility(ctx, work);
+    const eligible = await checkEligibility(ctx, work);
     await buildBills(ctx, eligible);
     const pending = eligible.filter((w) => !w.result);
     await reconcile(ctx, pending);

@@ -20,7 +20,15 @@ export interface ZohoPort {
 }
 
 export type BillResult =
-  | { ok: true; invoiceID: string; invoiceNumber: string; status: string; total: number }
+  | {
+    ok: true;
+    invoiceID: string;
+    invoiceNumber: string;
+    status: string;
+    total: number;
+    subTotal?: number;
+    totalTax?: number;
+  }
   | { ok: false; message: string; retryable: boolean; kind?: string };
 
 export interface XeroBillSummary {
@@ -36,9 +44,17 @@ export interface XeroPort {
   /** Why vendors were left out of the last resolveContacts result (vendor id → Xero's words). */
   readonly contactFailures?: Map<string, string>;
   tenant(): Promise<{ tenantId: string; tenantName: string }>;
+  /** Vendor id → ContactID, with Xero's reasons for vendors left out and warnings per vendor. */
   resolveContacts(
     vendors: Array<{ zohoVendorId: string; name: string }>,
-  ): Promise<Map<string, string>>;
+    opts?: { recheck?: boolean },
+  ): Promise<
+    Map<string, string> & { failures?: Map<string, string>; warnings?: Map<string, string> }
+  >;
+  /** The contacts KV already knows (admin links included), with no Xero call: for previews. */
+  cachedContacts(zohoVendorIds: string[]): Promise<Map<string, string>>;
+  /** The organisation's active tax rates (cached a minute by the client). */
+  taxRates(): Promise<Array<{ taxType: string; name: string; rate: number }>>;
   upsertBills(
     items: Array<{ key: string; invoice: XeroInvoice }>,
   ): Promise<Map<string, BillResult>>;

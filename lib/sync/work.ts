@@ -39,6 +39,8 @@ export interface BatchContext {
   reportUnchanged?: boolean;
   /** Write-back API names that exist in Zoho (null: write-back off or no such fields). */
   writeBackFields: () => Promise<WriteBackFields | null>;
+  /** Why Xero's tax rates could not be read in this batch (said on each record it holds back). */
+  taxRatesError?: string;
 }
 
 /** A record read ahead of its batch: the raw record, null (not in Zoho), or the read's error. */

@@ -3,8 +3,13 @@
  * eligible (every failed rule is a reason), and what bill does it make (vendor → Xero contact,
  * then the pure mapping).
  */
-import { eligibility, invoiceNumberOf, parsePurchaseOrder, toBill } from "../../mapping/mod.ts";
-import { keys } from "../../store/keys.ts";
+import {
+  eligibility,
+  invoiceNumberOf,
+  parsePurchaseOrder,
+  taxRateMismatches,
+  toBill,
+} from "../../mapping/mod.ts";
 import type { RecordState } from "../../store/records.ts";
 import { asRunStop, describe } from "../errors.ts";
 import { outcomeMessage } from "../messages.ts";
@@ -43,14 +48,37 @@ export function leaveUnchanged(ctx: BatchContext, work: Work[], notChanged: stri
   }
 }
 
-/** Parses and checks each record read; returns the eligible ones. */
-export function checkEligibility(ctx: BatchContext, work: Work[]): Work[] {
+/**
+ * Parses and checks each record read; returns the eligible ones. A mapped tax whose Xero rate is
+ * not Zoho's percentage holds the record back (a 10 % tax on a 15 % tax type bills 115 for 110),
+ * and keeps it owed: fixing the mapping or the rate in Xero changes nothing Zoho shows.
+ */
+export async function checkEligibility(ctx: BatchContext, work: Work[]): Promise<Work[]> {
+  const read = work.filter((w) => !w.result && w.raw);
+  if (!read.length) return [];
+  let rates: Awaited<ReturnType<BatchContext["xero"]["taxRates"]>> | undefined;
+  try {
+    rates = await ctx.xero.taxRates();
+  } catch (err) {
+    const stop = asRunStop(err, "xero");
+    if (stop) throw stop;
+    // Without the rates nothing can be checked; the eligible records fail below, and are retried.
+    rates = undefined;
+    ctx.taxRatesError = describe(err);
+  }
   const eligible: Work[] = [];
-  for (const w of work) {
-    if (w.result || !w.raw) continue;
-    const parsed = parsePurchaseOrder(w.raw, ctx.settings);
-    const reasons = parsed.ok ? eligibility(parsed.po, ctx.settings) : parsed.reasons;
+  for (const w of read) {
+    const parsed = parsePurchaseOrder(w.raw!, ctx.settings);
+    let reasons = parsed.ok ? eligibility(parsed.po, ctx.settings) : parsed.reasons;
     if (parsed.ok) w.po = parsed.po;
+    if (parsed.ok && !reasons.length) {
+      if (!rates) {
+        w.result = failure(w, "xero", `Xero's tax rates could not be read: ${ctx.taxRatesError}`);
+        continue;
+      }
+      reasons = taxRateMismatches(parsed.po, ctx.settings, rates);
+      if (reasons.length) w.owed = true;
+    }
     if (reasons.length) {
       w.result = {
         purchaseOrderId: w.id,
@@ -72,10 +100,10 @@ export async function buildBills(ctx: BatchContext, eligible: Work[]) {
   if (!eligible.length) return;
   const vendors = new Map<string, string>();
   for (const w of eligible) vendors.set(w.po!.vendor!.id, w.po!.vendor!.name ?? w.po!.vendor!.id);
-  let contacts: Map<string, string>;
+  let contacts: Awaited<ReturnType<BatchContext["xero"]["resolveContacts"]>>;
   try {
     contacts = ctx.mode === "preview"
-      ? await cachedContacts(ctx.kv, [...vendors.keys()])
+      ? await ctx.xero.cachedContacts([...vendors.keys()])
       : await ctx.xero.resolveContacts(
         [...vendors].map(([zohoVendorId, name]) => ({ zohoVendorId, name })),
       );
@@ -95,7 +123,8 @@ export async function buildBills(ctx: BatchContext, eligible: Work[]) {
     const contactID = contacts.get(w.po!.vendor!.id) ??
       (ctx.mode === "preview" ? "(new contact)" : "");
     if (!contactID) {
-      const why = ctx.xero.contactFailures?.get(w.po!.vendor!.id);
+      const why = contacts.failures?.get(w.po!.vendor!.id) ??
+        ctx.xero.contactFailures?.get(w.po!.vendor!.id);
       w.result = failure(
         w,
         "xero",
@@ -107,19 +136,12 @@ export async function buildBills(ctx: BatchContext, eligible: Work[]) {
     }
     try {
       w.bill = toBill(w.po!, ctx.settings, { contactID });
+      const note = contacts.warnings?.get(w.po!.vendor!.id);
+      if (note) w.bill.warnings.push(note);
     } catch (err) {
       w.result = failure(w, "app", `the bill could not be built: ${describe(err)}`);
     }
   }
-}
-
-async function cachedContacts(kv: Deno.Kv, vendorIds: string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const id of vendorIds) {
-    const v = (await kv.get<string | { contactID: string }>(keys.contact(id))).value;
-    if (v) out.set(id, typeof v === "string" ? v : v.contactID);
-  }
-  return out;
 }
 
 /** A record not changed since the last sync: its bill is as it was, or it is still skipped. */

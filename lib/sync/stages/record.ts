@@ -41,7 +41,10 @@ export async function recordStates(ctx: BatchContext, work: Work[], holdModified
       }
       continue;
     }
-    paid.push(w);
+    if (w.owed) {
+      // Not done on purpose (an update create-only left, a tax rate to fix): read it again.
+      ops.push((a) => a.set(keys.retry(MODULE, w.id), { since: now, reason: r.reasons.join("; ") }));
+    } else paid.push(w);
     if (r.outcome === "skipped" && !w.raw) continue; // deleted in Zoho
     ops.push((a) =>
       a.set(

@@ -3,7 +3,7 @@
  * A create is marked in KV before it is sent (the write-ahead mark reconcile looks for); a bill
  * approved, paid or voided in Xero is never changed, and a bill's status is never lowered.
  */
-import type { XeroInvoice } from "../../mapping/mod.ts";
+import { totalMismatch, type XeroInvoice } from "../../mapping/mod.ts";
 import { keys } from "../../store/keys.ts";
 import { type BillIntent, commitChunked } from "../../store/records.ts";
 import { asRunStop, describe } from "../errors.ts";
@@ -101,6 +101,10 @@ export async function writeBills(ctx: BatchContext, pending: Work[], lost: Set<s
         billStatus: a.status,
         hash: w.bill!.hash,
       };
+      // What Xero stored is what counts: its total replaces the mapping's prediction.
+      const differs = totalMismatch(w.po!, a.total);
+      w.bill!.warnings = w.bill!.warnings.filter((x) => !x.startsWith("Xero will total"));
+      if (differs) w.bill!.warnings.push(differs);
       w.result = result(ctx, w, isCreate ? "created" : "updated", a.status);
     }
   }
