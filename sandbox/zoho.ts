@@ -11,6 +11,7 @@
 import { seededRandom } from "./po_generator.ts";
 import {
   buildFields,
+  buildRelatedFields,
   checkValue,
   DEFAULT_CUSTOM_FIELDS,
   LINE_ITEM_KEYS,
@@ -28,12 +29,14 @@ export type ZohoSimEndpoint =
   | "get"
   | "update"
   | "fields"
+  | "users"
+  | "org"
   | "other";
 
 export type ZohoFaultKind = "429" | "500" | "invalid_token" | "delay" | "drop" | "malformed";
 
 export interface ZohoFaultSpec {
-  /** Which endpoint (a ZohoSimEndpoint); omitted = any CRM API endpoint (list, get, update, fields, other). */
+  /** Which endpoint (a ZohoSimEndpoint); omitted = any CRM API endpoint (list, get, update, fields, users, org, other). */
   endpoint?: ZohoSimEndpoint | string;
   kind: ZohoFaultKind;
   /** How many matching calls fail (default 1; Infinity = never clears). */
@@ -74,7 +77,28 @@ export interface ZohoSimOptions {
   putBumpsModifiedTime?: boolean;
   /** Status of an empty list answer (Zoho: 204; 304 also occurs with If-Modified-Since). */
   emptyListStatus?: 204 | 304;
+  /**
+   * A list with If-Modified-Since T and a record modified in T's very second: "excluded" (strictly
+   * after, the default) or "included". Zoho's documents are silent and simulators disagree, so the
+   * product is tested under both.
+   */
+  ifModifiedSinceSameSecond?: "excluded" | "included";
+  /**
+   * A single-record GET of a well-formed id with no record: 204 with no body (the default) or 400
+   * INVALID_DATA "the related id given seems to be invalid". Zoho's documents are silent here too.
+   */
+  unknownRecordGet?: 204 | 400;
 }
+
+/** The four combinations of the two behaviours Zoho's documents leave open. */
+export const ZOHO_BOUNDARY_VARIANTS: ReadonlyArray<
+  Required<Pick<ZohoSimOptions, "ifModifiedSinceSameSecond" | "unknownRecordGet">>
+> = [
+  { ifModifiedSinceSameSecond: "excluded", unknownRecordGet: 204 },
+  { ifModifiedSinceSameSecond: "excluded", unknownRecordGet: 400 },
+  { ifModifiedSinceSameSecond: "included", unknownRecordGet: 204 },
+  { ifModifiedSinceSameSecond: "included", unknownRecordGet: 400 },
+];
 
 export interface ZohoSim {
   url: string;
@@ -87,7 +111,7 @@ export interface ZohoSim {
   counts: Record<string, number>;
   /** Workflow rules, approvals and blueprints a PUT would have fired, per record updated. */
   workflowTriggers: Record<string, number>;
-  /** CRM API calls only (list, get, update, fields, other): what Zoho bills credits for. */
+  /** CRM API calls only (list, get, update, fields, users, org, other): what Zoho bills credits for. */
   totalCalls(): number;
   resetCounts(): void;
   fault(spec: ZohoFaultSpec): void;
@@ -100,7 +124,15 @@ export interface ZohoSim {
   close(): Promise<void>;
 }
 
-const API_ENDPOINTS: ZohoSimEndpoint[] = ["list", "get", "update", "fields", "other"];
+const API_ENDPOINTS: ZohoSimEndpoint[] = [
+  "list",
+  "get",
+  "update",
+  "fields",
+  "users",
+  "org",
+  "other",
+];
 const MODULE = "Purchase_Orders";
 const PAGE_LIMIT = 2000; // records reachable with `page`; beyond, page_token
 const PAGE_TOKEN_TTL_MS = 24 * 3600 * 1000;
@@ -108,6 +140,30 @@ const ALL_TRIGGERS = ["workflow", "approval", "blueprint"];
 const KNOWN_TRIGGERS = new Set([...ALL_TRIGGERS, "pathfinder", "orchestration"]);
 const SORTABLE = new Set(["id", "Created_Time", "Modified_Time"]);
 const SYSTEM_IGNORED = new Set(["Created_Time", "Modified_Time", "Created_By", "Modified_By"]);
+/** `type` values of GET /users (Zoho v8); the org's one user is an active, confirmed admin. */
+const ADMIN_USER_TYPES = new Set([
+  "CurrentUser",
+  "AllUsers",
+  "ActiveUsers",
+  "AllActiveUsers",
+  "ConfirmedUsers",
+  "AdminUsers",
+  "ActiveConfirmedAdmins",
+  "ActiveConfirmedUsers",
+  "ActiveAndDeactive",
+]);
+const USER_TYPES = new Set([
+  ...ADMIN_USER_TYPES,
+  "DeletedUsers",
+  "DeactiveUsers",
+  "NotConfirmedUsers",
+  "DeveloperUsers",
+  "ActiveLiteUser",
+  "ChildRoleUsers",
+  "ParentRoleUsers",
+  "SubordinateRoleUsers",
+  "ConfirmedReportingUsers",
+]);
 
 type Json = Record<string, unknown>;
 
@@ -198,6 +254,8 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
   const initialRefresh = opts.refreshToken ?? `1000.${randomHex(16)}.${randomHex(16)}`;
   const fields: ZohoFieldDef[] = buildFields(opts.fields ?? DEFAULT_CUSTOM_FIELDS);
   const fieldByName = new Map(fields.map((f) => [f.api_name, f]));
+  const relatedFields = buildRelatedFields();
+  const sameSecondIncluded = opts.ifModifiedSinceSameSecond === "included";
 
   let version = 0; // bumps on every record change; keys the sorted-list cache
   // Tests may also set or delete records directly: the map itself invalidates the cache.
@@ -229,6 +287,7 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
   let sortedCache: { version: number; key: string; rows: Json[] } | null = null;
   const timers = new Set<{ id?: ReturnType<typeof setTimeout>; done: () => void }>();
   const user = { name: "Sim Admin", id: "5725767000000011001", email: "admin@example.com" };
+  const createdAt = formatTime(now());
 
   // ---- records ----------------------------------------------------------------------------
 
@@ -362,8 +421,19 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
   // ---- OAuth (accounts server) ---------------------------------------------------------------
 
   async function formParams(req: Request, url: URL): Promise<URLSearchParams> {
-    // Zoho accepts the parameters in the query string or as a form body.
+    // Zoho accepts the parameters in the query string or as a form body, urlencoded or multipart
+    // (Zoho's own SDKs send multipart/form-data).
     const params = new URLSearchParams(url.searchParams);
+    if (/^multipart\/form-data\b/i.test(req.headers.get("content-type") ?? "")) {
+      let form: FormData;
+      try {
+        form = await req.formData();
+      } catch {
+        return params; // an unreadable body adds nothing: the checks below answer for it
+      }
+      for (const [k, v] of form) if (typeof v === "string") params.set(k, v);
+      return params;
+    }
     const text = await req.text();
     if (text) { for (const [k, v] of new URLSearchParams(text)) params.set(k, v); }
     return params;
@@ -508,7 +578,11 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
     }
     const cmp = comparator(sortBy, desc);
     const rows = [...records.values()]
-      .filter((r) => since === null || seconds(r.Modified_Time) > since)
+      .filter((r) => {
+        if (since === null) return true;
+        const t = seconds(r.Modified_Time);
+        return t > since || (sameSecondIncluded && t === since);
+      })
       .map((r) => ({ r, v: sortValue(r, sortBy), id: String(r.id) }))
       .sort(cmp)
       .map((x) => x.r);
@@ -632,7 +706,14 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
       });
     }
     const rec = records.get(id);
-    if (!rec) return new Response(null, { status: 204 });
+    if (!rec) {
+      if (opts.unknownRecordGet === 400) {
+        return zohoError(400, "INVALID_DATA", "the related id given seems to be invalid", {
+          resource_path_index: 1,
+        });
+      }
+      return new Response(null, { status: 204 });
+    }
     return json(200, { data: [structuredClone(rec)] });
   }
 
@@ -673,7 +754,10 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
       }
       const problem = checkValue(field, value);
       if (problem) return fail(problem.code, problem.message, { ...problem.details, id: data.id });
-      patch[key] = structuredClone(value);
+      // Zoho keeps the instant and answers it in the org's own offset, whatever offset came in.
+      patch[key] = field.data_type === "datetime" && typeof value === "string"
+        ? formatTime(Date.parse(value))
+        : structuredClone(value);
     }
     const next: Json = { ...rec, ...patch, Modified_By: user };
     if (bumpOnPut) next.Modified_Time = formatTime(now());
@@ -744,12 +828,73 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
         param: "module",
       });
     }
-    if (module !== MODULE) {
-      return zohoError(400, "INVALID_MODULE", "the module name given seems to be invalid", {
-        param: "module",
+    if (module === MODULE) return json(200, { fields: structuredClone(fields) });
+    // The modules Purchase_Orders' lookups and line-item subform point at (Zoho's SDK reads them).
+    if (Object.hasOwn(relatedFields, module)) {
+      return json(200, {
+        fields: structuredClone(relatedFields[module as keyof typeof relatedFields]),
       });
     }
-    return json(200, { fields: structuredClone(fields) });
+    return zohoError(400, "INVALID_MODULE", "the module name given seems to be invalid", {
+      param: "module",
+    });
+  }
+
+  /** `GET /crm/v8/users`: the org has one user, the admin every token belongs to. */
+  function handleUsers(url: URL): Response {
+    const type = url.searchParams.get("type") ?? "AllUsers";
+    if (!USER_TYPES.has(type)) {
+      return zohoError(400, "INVALID_DATA", "invalid data", { param: "type" });
+    }
+    if (!ADMIN_USER_TYPES.has(type)) return new Response(null, { status: 204 });
+    const [first, ...rest] = user.name.split(" ");
+    return json(200, {
+      users: [{
+        id: user.id,
+        first_name: first,
+        last_name: rest.join(" "),
+        full_name: user.name,
+        email: user.email,
+        role: { name: "CEO", id: "5725767000000011003" },
+        profile: { name: "Administrator", id: "5725767000000011005" },
+        status: "active",
+        confirm: true,
+        zuid: "70001234",
+        locale: "en_US",
+        country_locale: "en_US",
+        time_format: "HH:mm",
+        date_format: "MM/dd/yyyy",
+        decimal_separator: "Period",
+        type__s: "Regular User",
+        created_time: createdAt,
+        Modified_Time: createdAt,
+        created_by: { name: user.name, id: user.id },
+        Modified_By: { name: user.name, id: user.id },
+      }],
+      info: { per_page: 200, count: 1, page: 1, more_records: false },
+    });
+  }
+
+  /** `GET /crm/v8/org`: Zoho's SDK reads the org's zgid after every mint (with the user's email). */
+  function handleOrg(): Response {
+    return json(200, {
+      org: [{
+        id: "5725767000000010001",
+        zgid: "70001000",
+        company_name: "Simulated Traders Ltd",
+        domain_name: "org70001000",
+        primary_email: user.email,
+        primary_zuid: "70001234",
+        country_code: "NZ",
+        time_zone: "Pacific/Auckland",
+        iso_code: "USD",
+        currency: "US Dollar - USD",
+        currency_symbol: "$",
+        currency_locale: "en_US",
+        mc_status: true,
+        type: "production",
+      }],
+    });
   }
 
   // ---- routing ----------------------------------------------------------------------------
@@ -764,6 +909,8 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
     }
     if (path.startsWith(`/crm/v8/${MODULE}/`) && method === "GET") return "get";
     if (path === "/crm/v8/settings/fields" && method === "GET") return "fields";
+    if (path === "/crm/v8/users" && method === "GET") return "users";
+    if (path === "/crm/v8/org" && method === "GET") return "org";
     return "other";
   }
 
@@ -787,9 +934,13 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
         return await handleUpdate(req);
       case "fields":
         return handleFields(url);
+      case "users":
+        return handleUsers(url);
+      case "org":
+        return handleOrg();
     }
     const m = /^\/crm\/v\d+\/([A-Za-z_]+)/.exec(url.pathname);
-    if (m && m[1] !== MODULE && m[1] !== "settings") {
+    if (m && !["settings", "users", "org", MODULE].includes(m[1])) {
       return zohoError(400, "INVALID_MODULE", "the module name given seems to be invalid", {
         resource_path_index: 0,
       });

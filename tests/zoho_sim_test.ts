@@ -128,6 +128,52 @@ Deno.test("token endpoint: refresh grant, api_domain, and Zoho's error answers",
   });
 });
 
+Deno.test("token endpoint: a multipart/form-data grant works as Zoho's own SDKs send it", async () => {
+  await withSim({}, async (sim) => {
+    const form = new FormData();
+    form.append("client_id", sim.clientId);
+    form.append("client_secret", sim.clientSecret);
+    form.append("grant_type", "refresh_token");
+    form.append("refresh_token", sim.refreshToken);
+    const res = await fetch(`${sim.url}/oauth/v2/token`, { method: "POST", body: form });
+    const body = await res.json();
+    assert.equal(res.status, 200);
+    assert.match(body.access_token, /^1000\./);
+    assert.equal(body.api_domain, sim.url);
+
+    const wrong = new FormData();
+    wrong.append("client_id", sim.clientId);
+    wrong.append("client_secret", "not-the-secret");
+    wrong.append("grant_type", "refresh_token");
+    wrong.append("refresh_token", sim.refreshToken);
+    const refused = await fetch(`${sim.url}/oauth/v2/token`, { method: "POST", body: wrong });
+    assert.deepEqual(await refused.json(), { error: "invalid_client" });
+  });
+});
+
+Deno.test("users: CurrentUser is the org's admin; an unknown type is INVALID_DATA", async () => {
+  await withSim({}, async (sim) => {
+    const token = await mint(sim);
+    const me = await api(sim, token, "/crm/v8/users?type=CurrentUser");
+    assert.equal(me.status, 200);
+    assert.equal(me.body.users.length, 1);
+    assert.equal(me.body.users[0].email, "admin@example.com");
+    assert.equal(me.body.users[0].status, "active");
+    assert.equal(me.body.users[0].profile.name, "Administrator");
+    assert.deepEqual(me.body.info, { per_page: 200, count: 1, page: 1, more_records: false });
+    const deleted = await api(sim, token, "/crm/v8/users?type=DeletedUsers");
+    assert.equal(deleted.status, 204);
+    const bad = await api(sim, token, "/crm/v8/users?type=Everyone");
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.code, "INVALID_DATA");
+    const org = await api(sim, token, "/crm/v8/org");
+    assert.equal(org.status, 200);
+    assert.equal(typeof org.body.org[0].zgid, "string");
+    const anonymous = await api(sim, "nope", "/crm/v8/users?type=CurrentUser");
+    assert.equal(anonymous.status, 401);
+  });
+});
+
 Deno.test("token endpoint: at most N mints per refresh token per 10 minutes", async () => {
   await withSim({ mintLimitPer10Min: 3 }, async (sim) => {
     for (let i = 0; i < 3; i++) await mint(sim);
@@ -323,6 +369,22 @@ Deno.test("list: sorted by Modified_Time then id; If-Modified-Since is strictly 
   });
 });
 
+Deno.test("list: If-Modified-Since at a record's own second, included when configured", async () => {
+  await withSim({ records: records(9, 3), ifModifiedSinceSameSecond: "included" }, async (sim) => {
+    const token = await mint(sim);
+    const ist = "2025-07-01T05:30:01+05:30"; // = at(1)
+    const from = await api(sim, token, LIST, { headers: { "If-Modified-Since": ist } });
+    assert.deepEqual(
+      from.body.data.map((r: any) => r.Modified_Time),
+      [at(1), at(1), at(1), at(2), at(2), at(2)],
+    );
+    const last = await api(sim, token, LIST, { headers: { "If-Modified-Since": at(2) } });
+    assert.equal(last.body.data.length, 3);
+    const none = await api(sim, token, LIST, { headers: { "If-Modified-Since": at(3) } });
+    assert.equal(none.status, 204);
+  });
+});
+
 Deno.test("Modified_Time: second precision with the org's offset; shared within one second", async () => {
   let clock = Date.parse("2025-07-25T09:56:49.250Z");
   await withSim({ now: () => clock, utcOffset: "+05:30" }, (sim) => {
@@ -354,6 +416,22 @@ Deno.test("get by id: the full record with Purchase_Items; 204 for an unknown id
     const bad = await api(sim, token, "/crm/v8/Purchase_Orders/abc");
     assert.equal(bad.status, 400);
     assert.equal(bad.body.code, "INVALID_DATA");
+  });
+});
+
+Deno.test("get by id: 400 INVALID_DATA for an unknown id when configured", async () => {
+  await withSim({ records: records(1), unknownRecordGet: 400 }, async (sim) => {
+    const token = await mint(sim);
+    const unknown = await api(sim, token, "/crm/v8/Purchase_Orders/5725767000009999999");
+    assert.equal(unknown.status, 400);
+    assert.deepEqual(unknown.body, {
+      code: "INVALID_DATA",
+      details: { resource_path_index: 1 },
+      message: "the related id given seems to be invalid",
+      status: "error",
+    });
+    const id = [...sim.records.keys()][0];
+    assert.equal((await api(sim, token, `/crm/v8/Purchase_Orders/${id}`)).status, 200);
   });
 });
 
@@ -483,6 +561,60 @@ Deno.test("settings/fields: module required; Add_to_Xero and the Xero_* fields b
     const names = res.body.fields.map((f: any) => f.api_name);
     assert.ok(names.includes("Add_to_Xero"));
     assert.ok(!names.includes("Xero_Bill_ID"), "an org without write-back fields");
+  });
+});
+
+Deno.test("settings/fields: Zoho's shape: lengths, lookups, picklists, the Purchase_Items subform", async () => {
+  await withSim({}, async (sim) => {
+    const token = await mint(sim);
+    const res = await api(sim, token, "/crm/v8/settings/fields?module=Purchase_Orders");
+    const fields: any[] = res.body.fields;
+    // Zoho's official SDK reads an object with `length: 0` as empty (and crashes on the field).
+    for (const f of fields) assert.ok(f.length > 0, `${f.api_name}: length ${f.length}`);
+    const byName = new Map(fields.map((f) => [f.api_name, f]));
+    assert.deepEqual(byName.get("Purchase_Items").associated_module, {
+      module: "Purchase_Items",
+      id: byName.get("Purchase_Items").associated_module.id,
+    });
+    assert.equal(byName.get("Vendor_Name").lookup.module.api_name, "Vendors");
+    assert.equal(byName.get("Contact_Name").lookup.module.api_name, "Contacts");
+    assert.deepEqual(byName.get("Subject").lookup, {});
+    assert.deepEqual(
+      byName.get("Status").pick_list_values.map((v: any) => v.display_value),
+      ["Created", "Approved", "Delivered", "Cancelled"],
+    );
+    assert.deepEqual(byName.get("Subject").pick_list_values, []);
+    assert.equal(byName.get("Owner").length, 120);
+
+    // The modules those point at answer too; other modules stay INVALID_MODULE.
+    const items = await api(sim, token, "/crm/v8/settings/fields?module=Purchase_Items");
+    const itemNames = items.body.fields.map((f: any) => f.api_name);
+    for (const n of ["Product_Name", "Quantity", "List_Price", "Discount", "Net_Total"]) {
+      assert.ok(itemNames.includes(n), n);
+    }
+    for (const module of ["Vendors", "Contacts", "Products"]) {
+      const other = await api(sim, token, `/crm/v8/settings/fields?module=${module}`);
+      assert.equal(other.status, 200, module);
+      assert.ok(other.body.fields.every((f: any) => f.length > 0), module);
+    }
+  });
+});
+
+Deno.test("PUT: a date-time with Z is taken and stored in the org's offset", async () => {
+  await withSim({ records: records(1), utcOffset: "+05:30" }, async (sim) => {
+    const token = await mint(sim);
+    const id = [...sim.records.keys()][0];
+    const res = await api(sim, token, "/crm/v8/Purchase_Orders", {
+      method: "PUT",
+      body: { data: [{ id, Xero_Last_Synced: "2026-01-15T10:20:30Z" }], trigger: [] },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(sim.records.get(id)!.Xero_Last_Synced, "2026-01-15T15:50:30+05:30");
+    const bad = await api(sim, token, "/crm/v8/Purchase_Orders", {
+      method: "PUT",
+      body: { data: [{ id, Xero_Last_Synced: "2026-01-15 10:20" }], trigger: [] },
+    });
+    assert.equal(bad.body.data[0].code, "INVALID_DATA");
   });
 });
 
