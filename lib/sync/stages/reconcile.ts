@@ -33,6 +33,20 @@ export async function restoreLedger(ctx: BatchContext): Promise<void> {
   const { tenantId } = await ctx.xero.tenant();
   // Read every time (one KV read a batch): a KV restored under a running process counts too.
   if ((await ctx.kv.get(keys.reconciled(tenantId))).value) return;
+  // Syncs arriving together (button presses) share one scan.
+  const inFlight = scans.get(ctx.kv) ?? new Map<string, Promise<void>>();
+  scans.set(ctx.kv, inFlight);
+  let scan = inFlight.get(tenantId);
+  if (!scan) {
+    scan = scanBills(ctx, tenantId).finally(() => inFlight.delete(tenantId));
+    inFlight.set(tenantId, scan);
+  }
+  await scan;
+}
+
+const scans = new WeakMap<Deno.Kv, Map<string, Promise<void>>>();
+
+async function scanBills(ctx: BatchContext, tenantId: string): Promise<void> {
   const ours = new Map<string, XeroBillSummary>();
   for await (const page of ctx.xero.listBillsSince()) {
     for (const b of page) {

@@ -43,7 +43,9 @@ export async function recordStates(ctx: BatchContext, work: Work[], holdModified
     }
     if (w.owed) {
       // Not done on purpose (an update create-only left, a tax rate to fix): read it again.
-      ops.push((a) => a.set(keys.retry(MODULE, w.id), { since: now, reason: r.reasons.join("; ") }));
+      ops.push((a) =>
+        a.set(keys.retry(MODULE, w.id), { since: now, reason: r.reasons.join("; ") })
+      );
     } else paid.push(w);
     if (r.outcome === "skipped" && !w.raw) continue; // deleted in Zoho
     ops.push((a) =>
