@@ -87,7 +87,9 @@ export function findSecrets(
 export async function kvTexts(kv: Deno.Kv): Promise<Array<{ where: string; text: string }>> {
   const out: Array<{ where: string; text: string }> = [];
   for await (const e of kv.list({ prefix: [] })) {
-    out.push({ where: `KV ${JSON.stringify(e.key)}`, text: JSON.stringify(e.value) ?? "" });
+    // Counters (rate limits) are Deno.KvU64, whose bigint JSON cannot write.
+    const text = JSON.stringify(e.value, (_k, v) => typeof v === "bigint" ? String(v) : v);
+    out.push({ where: `KV ${JSON.stringify(e.key)}`, text: text ?? "" });
   }
   return out;
 }
