@@ -29,23 +29,24 @@ function tooMany(retryAfterSec: number): Response {
 }
 
 /**
- * 120 requests a minute, counted two ways so strangers cannot spend the button's budget: a
- * request with the right bearer token is counted against the token (a wall for a runaway
- * script) before it runs; a request refused as unauthenticated (401) is counted against its
- * address (per /64 for IPv6), and past the limit that address gets 429 instead. Logged-in pages
- * are not counted.
+ * 120 requests a minute per address (per /64 for IPv6), in two separate budgets so strangers
+ * sharing an address (Zoho's outbound ones) cannot spend the button's: a request with the right
+ * bearer token is counted in the token's budget before it runs (a wall for a runaway script); a
+ * request refused as unauthenticated (401) in the address's own, and past the limit that address
+ * gets 429 instead. Logged-in pages are not counted.
  */
 export function rateLimit(ctx: AppContext, limit = 120): MiddlewareHandler {
   const window = { limit, windowMs: 60_000 };
   return async (c, next) => {
+    const address = clientAddress(c, ctx.config);
     if (bearerOk(c, ctx.config.SYNC_API_TOKEN)) {
-      const r = await hit(ctx.kv, "api:token", window);
+      const r = await hit(ctx.kv, `api:token:${address}`, window);
       if (!r.ok) return tooMany(r.retryAfterSec);
       return await next();
     }
     await next();
     if (c.res.status !== 401) return;
-    const r = await hit(ctx.kv, `api:${clientAddress(c, ctx.config)}`, window);
+    const r = await hit(ctx.kv, `api:${address}`, window);
     if (!r.ok) {
       await c.res.body?.cancel();
       c.res = undefined;
