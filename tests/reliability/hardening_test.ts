@@ -184,6 +184,7 @@ Deno.test("200 parallel wrong logins: at most 5 are evaluated, then even the rig
     );
     const evaluated = answers.filter((s) => s === 401).length;
     const refused = answers.filter((s) => s === 429).length;
+    console.log(`hardening: 200 parallel wrong logins → ${evaluated} compared, ${refused} × 429`);
     assert.ok(evaluated <= 5, `${evaluated} wrong passwords were compared`);
     assert.equal(evaluated + refused, 200, `answers: ${[...new Set(answers)]}`);
     const right = form({ password: TEST_ENV.ADMIN_PASSWORD });
@@ -211,6 +212,9 @@ Deno.test("400 parallel API requests: 429s past the limit, failed ones counted p
     const wrong = await burst("Bearer not-the-token-0123456789");
     const unauthorized = wrong.filter((r) => r.status === 401).length;
     const limited = wrong.filter((r) => r.status === 429);
+    console.log(
+      `hardening: 400 parallel wrong tokens → ${unauthorized} × 401, ${limited.length} × 429`,
+    );
     assert.ok(unauthorized <= 120, `${unauthorized} wrong tokens were compared`);
     assert.ok(limited.length >= 280, `${limited.length} answered 429`);
     assert.ok(limited.every((r) => Number(r.retry) >= 1), "429s carry Retry-After");
@@ -276,6 +280,10 @@ Deno.test("a 20 MB form is refused with 413 before it is read; the server's RSS 
       }
     }
     const grown = rssBytes(app.pid) - before;
+    console.log(
+      `hardening: 10 × 20 MB forms → 413; server RSS ${(before / 1048576).toFixed(1)} MB → ` +
+        `grew ${(grown / 1048576).toFixed(1)} MB`,
+    );
     assert.ok(grown < 20 * 1024 * 1024, `RSS grew ${(grown / 1048576).toFixed(1)} MB`);
   });
 });
