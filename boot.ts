@@ -4,7 +4,8 @@
  */
 import type { Config } from "./lib/config.ts";
 import type { AppContext } from "./lib/context.ts";
-import { createSecrets } from "./lib/secrets.ts";
+import { createSecrets, resealLegacy } from "./lib/secrets.ts";
+import { keys } from "./lib/store/keys.ts";
 import { openKv } from "./lib/store/kv.ts";
 import { SyncEngine, type SyncEngineOptions } from "./lib/sync/engine.ts";
 import { XeroClient, type XeroClientOptions } from "./lib/xero/mod.ts";
@@ -22,6 +23,12 @@ export interface BootOverrides {
 export async function boot(config: Config, overrides: BootOverrides = {}) {
   const kv = await openKv(config.DENO_KV_PATH);
   const secrets = await createSecrets(config.ENCRYPTION_KEY);
+  // Tokens stored before ciphertexts were bound to their KV key: bind them now, once.
+  await Promise.all([
+    resealLegacy(kv, secrets, keys.zohoToken(), ["refreshToken"]),
+    resealLegacy(kv, secrets, keys.zohoAccessToken(), ["accessToken"]),
+    resealLegacy(kv, secrets, keys.xeroToken(), ["refreshToken", "accessToken"]),
+  ]).catch(() => {}); // best effort: legacy values still open, and are rewritten bound later
   const zoho = new ZohoClient({
     kv,
     secrets,

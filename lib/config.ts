@@ -38,10 +38,26 @@ const schema = z.object({
       (v.split(/\s+/).length === 5 && v.split(/\s+/).every((f) => CRON_FIELD.test(f))),
     "must be a 5-field cron expression or 'off'",
   ),
+  // Off by default: a client-sent header is forgeable unless a proxy we trust overwrites it.
+  TRUSTED_PROXY_HEADER: z.string().trim().toLowerCase().regex(
+    /^[a-z0-9][a-z0-9-]*$/,
+    "must be a header name, e.g. x-forwarded-for",
+  ).optional(),
+  TRUSTED_PROXY_HOPS: z.coerce.number({ message: "must be a whole number 1-10" }).int(
+    "must be a whole number 1-10",
+  ).min(1, "must be a whole number 1-10").max(10, "must be a whole number 1-10").optional(),
 });
 
-export type Config = Omit<z.output<typeof schema>, "APP_BASE_URL"> & {
+/** Hosts where plain http is acceptable: the traffic never leaves the machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h.endsWith(".localhost") || h === "::1" ||
+    /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+export type Config = Omit<z.output<typeof schema>, "APP_BASE_URL" | "TRUSTED_PROXY_HOPS"> & {
   APP_BASE_URL: string;
+  TRUSTED_PROXY_HOPS: number;
   demo: boolean;
 };
 
@@ -82,9 +98,21 @@ export function loadConfig(
     throw new ConfigError([...new Set(problems)]);
   }
   const data = parsed.data;
+  const problems: string[] = [];
+  const base = (data.APP_BASE_URL ?? `http://localhost:${data.PORT}`).replace(/\/+$/, "");
+  const baseUrl = new URL(base);
+  // Over plain http the session cookie cannot be Secure nor HSTS be sent: only on loopback.
+  if (baseUrl.protocol !== "https:" && !isLoopbackHost(baseUrl.hostname)) {
+    problems.push("APP_BASE_URL: must be https unless the host is loopback (localhost, 127.0.0.1)");
+  }
+  if (data.TRUSTED_PROXY_HOPS !== undefined && !data.TRUSTED_PROXY_HEADER) {
+    problems.push("TRUSTED_PROXY_HOPS: needs TRUSTED_PROXY_HEADER (which header the proxy sets)");
+  }
+  if (problems.length) throw new ConfigError(problems);
   return {
     ...data,
-    APP_BASE_URL: (data.APP_BASE_URL ?? `http://localhost:${data.PORT}`).replace(/\/+$/, ""),
+    APP_BASE_URL: base,
+    TRUSTED_PROXY_HOPS: data.TRUSTED_PROXY_HOPS ?? 1,
     demo: options.demo ?? false,
   };
 }

@@ -24,8 +24,9 @@ export interface ZohoConnection extends ZohoPort {
 /** The Xero client as the pages use it (lib/xero's XeroClient). */
 export interface XeroConnection extends XeroPort {
   status(): Promise<ConnStatus>;
-  authorizeUrl(state: string, redirectUri: string): string;
-  exchangeCode(code: string, redirectUri: string): Promise<void>;
+  /** With `codeChallenge` (PKCE S256) the code can be spent only with its verifier. */
+  authorizeUrl(state: string, redirectUri: string, codeChallenge?: string): string;
+  exchangeCode(code: string, redirectUri: string, codeVerifier?: string): Promise<void>;
   connections(): Promise<Array<{ tenantId: string; tenantName: string }>>;
   chooseTenant(tenantId: string): Promise<void>;
   disconnect(): Promise<void>;

@@ -1,13 +1,13 @@
 /**
  * Who may call the API: the Zoho button/webhook with `Authorization: Bearer $SYNC_API_TOKEN`
  * (compared in constant time), or a logged-in page carrying its CSRF token in `x-csrf-token`.
- * Plus a per-caller rate limit in KV, shared by every instance.
+ * Plus rate limits in KV, shared by every instance.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { getConnInfo } from "hono/deno";
 import type { AppContext } from "../lib/context.ts";
 import { safeEqual } from "../lib/secrets.ts";
 import { hit } from "../lib/store/rate_limit.ts";
+import { clientAddress } from "./client_address.ts";
 import { csrfValid, readSession } from "./session.ts";
 
 export type ApiEnv = { Variables: { caller: "token" | "session" } };
@@ -18,23 +18,40 @@ export function bearerOk(c: Context, token: string): boolean {
   return !!m && safeEqual(m[1].trim(), token);
 }
 
-export function clientIp(c: Context): string {
-  try {
-    return getConnInfo(c).remote.address ?? "unknown";
-  } catch {
-    return "unknown"; // app.request() in tests has no socket
-  }
+function tooMany(retryAfterSec: number): Response {
+  return new Response(
+    JSON.stringify({ error: `Too many requests: try again in ${retryAfterSec} s.` }),
+    {
+      status: 429,
+      headers: { "content-type": "application/json", "retry-after": String(retryAfterSec) },
+    },
+  );
 }
 
-/** 120 requests a minute per caller: generous for Zoho, a wall for a runaway script. */
+/**
+ * 120 requests a minute per address (per /64 for IPv6), in two separate budgets so strangers
+ * sharing an address (Zoho's outbound ones) cannot spend the button's: a request with the right
+ * bearer token is counted in the token's budget before it runs (a wall for a runaway script); a
+ * request refused as unauthenticated (401) in the address's own, and past the limit that address
+ * gets 429 instead. Logged-in pages are not counted.
+ */
 export function rateLimit(ctx: AppContext, limit = 120): MiddlewareHandler {
+  const window = { limit, windowMs: 60_000 };
   return async (c, next) => {
-    const r = await hit(ctx.kv, `api:${clientIp(c)}`, { limit, windowMs: 60_000 });
-    if (!r.ok) {
-      c.header("retry-after", String(r.retryAfterSec));
-      return c.json({ error: `Too many requests: try again in ${r.retryAfterSec} s.` }, 429);
+    const address = clientAddress(c, ctx.config);
+    if (bearerOk(c, ctx.config.SYNC_API_TOKEN)) {
+      const r = await hit(ctx.kv, `api:token:${address}`, window);
+      if (!r.ok) return tooMany(r.retryAfterSec);
+      return await next();
     }
     await next();
+    if (c.res.status !== 401) return;
+    const r = await hit(ctx.kv, `api:${address}`, window);
+    if (!r.ok) {
+      await c.res.body?.cancel();
+      c.res = undefined;
+      c.res = tooMany(r.retryAfterSec);
+    }
   };
 }
 

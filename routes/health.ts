@@ -1,6 +1,13 @@
-/** GET /health: connection states for monitors and the status island; never any secret. */
+/**
+ * GET /health: connection states for monitors and the status island; never any secret. Anyone may
+ * ask, but only a logged-in admin or a caller with the API bearer token sees the details (the
+ * Xero organisation's name, why a connection failed): to everyone else they say who our customer
+ * is and what is broken.
+ */
 import { Hono } from "hono";
 import type { AppContext, ConnStatus } from "../lib/context.ts";
+import { bearerOk } from "./api_auth.ts";
+import { readSession } from "./session.ts";
 
 /** Only the state, its message and the organisation name: nothing token-like leaves here. */
 async function safe(get: () => Promise<ConnStatus>): Promise<ConnStatus> {
@@ -16,7 +23,7 @@ async function safe(get: () => Promise<ConnStatus>): Promise<ConnStatus> {
   }
 }
 
-export async function healthBody(ctx: AppContext) {
+export async function healthBody(ctx: AppContext, details = true) {
   let kv = "ok";
   try {
     await ctx.kv.get(["health"]);
@@ -27,13 +34,17 @@ export async function healthBody(ctx: AppContext) {
     safe(() => ctx.zoho.status()),
     safe(() => ctx.xero.status()),
   ]);
-  return { ok: kv === "ok", kv, zoho, xero };
+  const shown = (s: ConnStatus): ConnStatus => (details ? s : { state: s.state });
+  return { ok: kv === "ok", kv, zoho: shown(zoho), xero: shown(xero) };
 }
 
 export function healthRoutes(ctx: AppContext) {
   return new Hono().get("/health", async (c) => {
-    const body = await healthBody(ctx);
+    let trusted = bearerOk(c, ctx.config.SYNC_API_TOKEN);
+    if (!trusted) trusted = !!await readSession(c, ctx).catch(() => null);
+    const body = await healthBody(ctx, trusted);
     c.header("cache-control", "no-store");
+    c.header("vary", "authorization, cookie");
     return c.json(body, body.ok ? 200 : 503);
   });
 }

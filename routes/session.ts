@@ -1,15 +1,20 @@
 /**
- * Admin sessions: a random id in a signed, HttpOnly, SameSite=Lax cookie (Secure over https), the
- * session itself in KV so logout really ends it. Each session has a CSRF token that every form and
- * page-initiated POST must carry (hidden field `csrf` or header `x-csrf-token`), and a POST from a
- * foreign origin is refused before anything else is looked at.
+ * Admin sessions: a random id in a signed, HttpOnly, SameSite=Lax cookie, the session itself in KV
+ * so logout really ends it. Over https the cookie is `__Host-` prefixed (Secure, Path=/, no
+ * Domain: no subdomain can set or shadow it); on loopback http it keeps its plain name, since
+ * browsers drop `__Host-` cookies that are not Secure. The signature covers a hash of
+ * ADMIN_PASSWORD, so changing the password ends every session. Each session has a CSRF token that
+ * every form and page-initiated POST must carry (hidden field `csrf` or header `x-csrf-token`), and
+ * a POST from a foreign origin is refused before anything else is looked at.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { AppContext } from "../lib/context.ts";
-import { safeEqual } from "../lib/secrets.ts";
+import type { Config } from "../lib/config.ts";
+import { safeEqual, sha256Hex } from "../lib/secrets.ts";
 import { keys } from "../lib/store/keys.ts";
 
+/** The cookie's name on loopback http; over https it is `__Host-zx_session`. */
 export const SESSION_COOKIE = "zx_session";
 const SESSION_MS = 12 * 3600_000;
 const TOKEN = /^[0-9a-f]{48}$/;
@@ -48,6 +53,26 @@ function isSafeMethod(method: string): boolean {
   return method === "GET" || method === "HEAD" || method === "OPTIONS";
 }
 
+function isHttps(config: Config): boolean {
+  return config.APP_BASE_URL.startsWith("https:");
+}
+
+export function sessionCookieName(config: Config): string {
+  return isHttps(config) ? `__Host-${SESSION_COOKIE}` : SESSION_COOKIE;
+}
+
+const passwordHashes = new WeakMap<Config, Promise<string>>();
+
+/** What a session cookie's signature covers: its id and the current admin password's hash. */
+async function signed(ctx: AppContext, id: string): Promise<string> {
+  let hash = passwordHashes.get(ctx.config);
+  if (!hash) {
+    hash = sha256Hex(`zoho-xero/admin-password\n${ctx.config.ADMIN_PASSWORD}`);
+    passwordHashes.set(ctx.config, hash);
+  }
+  return `session:${id}:${await hash}`;
+}
+
 export async function createSession(c: Context, ctx: AppContext): Promise<Session> {
   const session: Session = {
     id: randomToken(),
@@ -55,9 +80,10 @@ export async function createSession(c: Context, ctx: AppContext): Promise<Sessio
     expiresAt: Date.now() + SESSION_MS,
   };
   await ctx.kv.set(keys.session(session.id), session, { expireIn: SESSION_MS });
-  setCookie(c, SESSION_COOKIE, `${session.id}.${await ctx.secrets.sign(session.id)}`, {
+  const signature = await ctx.secrets.sign(await signed(ctx, session.id));
+  setCookie(c, sessionCookieName(ctx.config), `${session.id}.${signature}`, {
     httpOnly: true,
-    secure: ctx.config.APP_BASE_URL.startsWith("https:"),
+    secure: isHttps(ctx.config),
     sameSite: "Lax",
     path: "/",
     maxAge: SESSION_MS / 1000,
@@ -66,11 +92,11 @@ export async function createSession(c: Context, ctx: AppContext): Promise<Sessio
 }
 
 export async function readSession(c: Context, ctx: AppContext): Promise<Session | null> {
-  const cookie = getCookie(c, SESSION_COOKIE);
+  const cookie = getCookie(c, sessionCookieName(ctx.config));
   if (!cookie) return null;
   const [id, sig, extra] = cookie.split(".");
   if (!id || !sig || extra !== undefined || !TOKEN.test(id)) return null;
-  if (!await ctx.secrets.verify(id, sig)) return null;
+  if (!await ctx.secrets.verify(await signed(ctx, id), sig)) return null;
   const session = (await ctx.kv.get<Session>(keys.session(id))).value;
   if (!session || session.id !== id || session.expiresAt < Date.now()) return null;
   return session;
@@ -79,10 +105,7 @@ export async function readSession(c: Context, ctx: AppContext): Promise<Session 
 export async function destroySession(c: Context, ctx: AppContext): Promise<void> {
   const session = await readSession(c, ctx);
   if (session) await ctx.kv.delete(keys.session(session.id));
-  deleteCookie(c, SESSION_COOKIE, {
-    path: "/",
-    secure: ctx.config.APP_BASE_URL.startsWith("https:"),
-  });
+  deleteCookie(c, sessionCookieName(ctx.config), { path: "/", secure: isHttps(ctx.config) });
 }
 
 /** The CSRF token a request carries, from the header or a form field. */
@@ -147,9 +170,13 @@ export function requirePageSession(
   };
 }
 
-/** Where to go after logging in: only a path on this app, never another site. */
+/**
+ * Where to go after logging in: only a path on this app, never another site ("//host", "/\\host"),
+ * and only printable ASCII without spaces, since it becomes the Location header (a DEL there once
+ * took the whole process down; other bytes make invalid or garbled headers).
+ */
 export function safeNext(next: unknown): string {
-  if (typeof next !== "string" || !next.startsWith("/") || next.startsWith("//")) return "/";
-  if (next.includes("\\") || [...next].some((ch) => ch.charCodeAt(0) < 0x20)) return "/";
+  if (typeof next !== "string" || next.length > 2048) return "/";
+  if (!/^\/[\x21-\x7e]*$/.test(next) || next.startsWith("//") || next.includes("\\")) return "/";
   return next;
 }

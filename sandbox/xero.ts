@@ -1,10 +1,11 @@
 /**
  * A Xero simulator: a real HTTP server on 127.0.0.1 speaking Xero's wire format for what this
  * product uses (REFERENCE.md, Xero section): OAuth token endpoint with refresh-token rotation and
- * grace, the authorize redirect, `/connections`, and under `/api.xro/2.0` Contacts, Invoices,
- * Accounts, TaxRates and Currencies with validation, status rules, `summarizeErrors`,
- * `Idempotency-Key` replay and per-organisation rate limits. It counts calls by endpoint and
- * injects faults. `GET /` is a read-only page of each organisation's bills (the demo's "Xero").
+ * grace, the authorize redirect (PKCE checked when a code_challenge was sent, as Xero does),
+ * `/connections`, and under `/api.xro/2.0` Contacts, Invoices, Accounts, TaxRates and Currencies
+ * with validation, status rules, `summarizeErrors`, `Idempotency-Key` replay and
+ * per-organisation rate limits. It counts calls by endpoint and injects faults. `GET /` is a
+ * read-only page of each organisation's bills (the demo's "Xero").
  *
  * Fault semantics: "429", "500", "503", "malformed" and "invalid_token" answer instead of doing the
  * work; "drop" does the work (a write is stored) and then cuts the connection before the reply,
@@ -207,7 +208,11 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
   let currentRefresh = opts.refreshToken ?? `sim-rt-${crypto.randomUUID()}`;
   refreshTokens.set(currentRefresh, { validUntil: Infinity });
   const accessTokens = new Map<string, number>();
-  const codes = new Map<string, { redirectUri: string; expiresAt: number }>();
+  // A code issued with a PKCE challenge is spent only with the matching code_verifier.
+  const codes = new Map<
+    string,
+    { redirectUri: string; expiresAt: number; challenge?: { value: string; method: string } }
+  >();
   const connectedAt = new Date().toISOString();
 
   const counts: Record<string, number> = {};
@@ -338,9 +343,27 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
       if (!code || code.expiresAt < Date.now() || code.redirectUri !== form.get("redirect_uri")) {
         return json(400, { error: "invalid_grant" });
       }
+      if (code.challenge && !await pkceMatches(code.challenge, form.get("code_verifier"))) {
+        return json(400, { error: "invalid_grant" });
+      }
       return issueTokens(null);
     }
     return json(400, { error: "unsupported_grant_type" });
+  }
+
+  /** RFC 7636 as Xero applies it: S256 (or plain) of the verifier must equal the challenge. */
+  async function pkceMatches(
+    challenge: { value: string; method: string },
+    verifier: string | null,
+  ): Promise<boolean> {
+    if (!verifier || !/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) return false;
+    if (challenge.method === "plain") return verifier === challenge.value;
+    const digest = new Uint8Array(
+      await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)),
+    );
+    const s256 = btoa(String.fromCharCode(...digest)).replaceAll("+", "-").replaceAll("/", "_")
+      .replace(/=+$/, "");
+    return s256 === challenge.value;
   }
 
   function authorize(url: URL): Response {
@@ -351,8 +374,17 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
         status: 400,
       });
     }
+    const challenge = q.get("code_challenge");
+    const method = q.get("code_challenge_method") ?? "plain";
+    if (challenge !== null && !["S256", "plain"].includes(method)) {
+      return new Response("Invalid code_challenge_method", { status: 400 });
+    }
     const code = `sim-code-${crypto.randomUUID()}`;
-    codes.set(code, { redirectUri: redirect, expiresAt: Date.now() + 5 * 60 * 1000 });
+    codes.set(code, {
+      redirectUri: redirect,
+      expiresAt: Date.now() + 5 * 60 * 1000,
+      ...(challenge !== null ? { challenge: { value: challenge, method } } : {}),
+    });
     const target = new URL(redirect);
     target.searchParams.set("code", code);
     target.searchParams.set("scope", q.get("scope") ?? SCOPES);

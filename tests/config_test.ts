@@ -47,6 +47,22 @@ const BAD: [string, string | undefined, string][] = [
   ["XERO_IDENTITY_URL", "nope", "XERO_IDENTITY_URL: must be an http(s) URL"],
   ["XERO_API_URL", "::", "XERO_API_URL: must be an http(s) URL"],
   ["AUTO_SYNC_CRON", "every 4 hours", "AUTO_SYNC_CRON: must be a 5-field cron expression or 'off'"],
+  [
+    "APP_BASE_URL",
+    "http://sync.example.com",
+    "APP_BASE_URL: must be https unless the host is loopback (localhost, 127.0.0.1)",
+  ],
+  [
+    "APP_BASE_URL",
+    "http://10.0.0.5:8000",
+    "APP_BASE_URL: must be https unless the host is loopback (localhost, 127.0.0.1)",
+  ],
+  [
+    "TRUSTED_PROXY_HEADER",
+    "x forwarded",
+    "TRUSTED_PROXY_HEADER: must be a header name, e.g. x-forwarded-for",
+  ],
+  ["TRUSTED_PROXY_HOPS", "0", "TRUSTED_PROXY_HOPS: must be a whole number 1-10"],
 ];
 
 for (const [name, value, expected] of BAD) {
@@ -83,4 +99,30 @@ Deno.test("AUTO_SYNC_CRON accepts off and real expressions", () => {
     loadConfig({ ...TEST_ENV, AUTO_SYNC_CRON: "*/15 8-18 * * 1-5" }).AUTO_SYNC_CRON,
     "*/15 8-18 * * 1-5",
   );
+});
+
+Deno.test("plain http is accepted for APP_BASE_URL on loopback only", () => {
+  for (const url of ["http://localhost:8000", "http://127.0.0.1:9000", "http://[::1]:8000"]) {
+    assert.equal(loadConfig({ ...TEST_ENV, APP_BASE_URL: url }).APP_BASE_URL, url);
+  }
+  assert.equal(
+    loadConfig({ ...TEST_ENV, APP_BASE_URL: "https://10.0.0.5" }).APP_BASE_URL,
+    "https://10.0.0.5",
+  );
+});
+
+Deno.test("the trusted proxy is off by default; hops default to 1 and need the header", () => {
+  const off = loadConfig(TEST_ENV);
+  assert.equal(off.TRUSTED_PROXY_HEADER, undefined);
+  const on = loadConfig({ ...TEST_ENV, TRUSTED_PROXY_HEADER: "X-Forwarded-For" });
+  assert.equal(on.TRUSTED_PROXY_HEADER, "x-forwarded-for");
+  assert.equal(on.TRUSTED_PROXY_HOPS, 1);
+  assert.equal(
+    loadConfig({ ...TEST_ENV, TRUSTED_PROXY_HEADER: "x-real-ip", TRUSTED_PROXY_HOPS: "2" })
+      .TRUSTED_PROXY_HOPS,
+    2,
+  );
+  assert.deepEqual(problemsOf({ ...TEST_ENV, TRUSTED_PROXY_HOPS: "2" }), [
+    "TRUSTED_PROXY_HOPS: needs TRUSTED_PROXY_HEADER (which header the proxy sets)",
+  ]);
 });

@@ -96,8 +96,8 @@ async function storedTokens(env: Env) {
   ))
     .value!;
   return {
-    refresh: await env.secrets.decrypt(v.refreshToken),
-    access: v.accessToken ? await env.secrets.decrypt(v.accessToken) : undefined,
+    refresh: await env.secrets.decrypt(v.refreshToken, keys.xeroToken()),
+    access: v.accessToken ? await env.secrets.decrypt(v.accessToken, keys.xeroToken()) : undefined,
     raw: v,
   };
 }

@@ -55,7 +55,9 @@ async function withSetup(
 async function assertNoSecrets(sim: ZohoSim, kv: Deno.Kv, errors: string[]): Promise<void> {
   const secretsSeen = [sim.refreshToken, sim.clientSecret];
   const access = await kv.get<{ accessToken: string }>(keys.zohoAccessToken());
-  if (access.value) secretsSeen.push(await secrets.decrypt(access.value.accessToken));
+  if (access.value) {
+    secretsSeen.push(await secrets.decrypt(access.value.accessToken, keys.zohoAccessToken()));
+  }
   for (const text of errors) {
     for (const s of secretsSeen) assert.ok(!text.includes(s), `a secret leaked into: ${text}`);
     assert.ok(!/1000\.[0-9a-f]{16,}/.test(text), `a token-shaped string in: ${text}`);

@@ -82,7 +82,8 @@ export class XeroClient {
     const count = (ep: string) => this.count(ep);
     this.tokens = new XeroTokens({
       kv: opts.kv,
-      secrets: opts.secrets,
+      // Xero's whole token set lives under one KV key: every ciphertext is bound to it.
+      secrets: opts.secrets.bind(keys.xeroToken()),
       identityUrl: trim(opts.identityUrl),
       clientId: opts.clientId,
       clientSecret: opts.clientSecret,
@@ -106,19 +107,20 @@ export class XeroClient {
 
   // ---- connection ------------------------------------------------------------------------------
 
-  authorizeUrl(state: string, redirectUri: string): string {
+  authorizeUrl(state: string, redirectUri: string, codeChallenge?: string): string {
     const params = new URLSearchParams({
       response_type: "code",
       client_id: this.opts.clientId ?? "",
       redirect_uri: redirectUri,
       scope: XERO_SCOPES,
       state,
+      ...(codeChallenge ? { code_challenge: codeChallenge, code_challenge_method: "S256" } : {}),
     });
     return `${trim(this.opts.loginUrl)}/identity/connect/authorize?${params}`;
   }
 
-  async exchangeCode(code: string, redirectUri: string): Promise<void> {
-    await this.tokens.exchangeCode(code, redirectUri);
+  async exchangeCode(code: string, redirectUri: string, codeVerifier?: string): Promise<void> {
+    await this.tokens.exchangeCode(code, redirectUri, codeVerifier);
     // A new consent may cover other organisations: keep the choice only if still connected.
     const conns = await this.connections();
     const stored = storedTenant.safeParse((await this.opts.kv.get(keys.xeroTenant())).value);

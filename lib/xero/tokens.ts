@@ -194,11 +194,12 @@ export class XeroTokens {
   }
 
   /** Finishes the authorize flow: the new token set replaces whatever was stored. */
-  async exchangeCode(code: string, redirectUri: string): Promise<void> {
+  async exchangeCode(code: string, redirectUri: string, codeVerifier?: string): Promise<void> {
     const res = await this.tokenCall({
       grant_type: "authorization_code",
       code,
       redirect_uri: redirectUri,
+      ...(codeVerifier ? { code_verifier: codeVerifier } : {}), // PKCE
     });
     const next = await this.sealed(res);
     await this.opts.kv.set(keys.xeroToken(), next);

@@ -109,7 +109,7 @@ export class ZohoTokens {
     const margin = Math.min(EARLY_REFRESH_MS, (expiresAt - minted) / 2);
     if (!(expiresAt - Date.now() > margin)) return null;
     try {
-      const token = await this.#d.secrets.decrypt(parsed.data.accessToken);
+      const token = await this.#d.secrets.decrypt(parsed.data.accessToken, keys.zohoAccessToken());
       this.#d.redactor.add(token);
       return {
         token,
@@ -278,7 +278,7 @@ export class ZohoTokens {
     const now = Date.now();
     const expiresAt = now + expiresIn * 1000;
     const value: StoredAccessToken = {
-      accessToken: await this.#d.secrets.encrypt(token),
+      accessToken: await this.#d.secrets.encrypt(token, keys.zohoAccessToken()),
       apiDomain,
       expiresAt: new Date(expiresAt).toISOString(),
       mintedAt: new Date(now).toISOString(),
@@ -327,7 +327,7 @@ export class ZohoTokens {
       }
       let refreshToken: string;
       try {
-        refreshToken = await this.#d.secrets.decrypt(value.refreshToken);
+        refreshToken = await this.#d.secrets.decrypt(value.refreshToken, keys.zohoToken());
       } catch {
         throw new ZohoError({
           code: "RECONNECT_REQUIRED",
@@ -358,7 +358,7 @@ export class ZohoTokens {
 
   async #adoptSeed(versionstamp: string | null, seed: string): Promise<Connection> {
     const value: StoredConnection = {
-      refreshToken: await this.#d.secrets.encrypt(seed),
+      refreshToken: await this.#d.secrets.encrypt(seed, keys.zohoToken()),
       accountsUrl: this.#accountsUrl,
       connectedAt: new Date().toISOString(),
       source: "env",
@@ -445,7 +445,7 @@ export class ZohoTokens {
     this.#d.redactor.add(data.refresh_token);
     const apiDomain = (data.api_domain ?? apiDomainFor(accountsUrl)).replace(/\/+$/, "");
     const value: StoredConnection = {
-      refreshToken: await this.#d.secrets.encrypt(data.refresh_token),
+      refreshToken: await this.#d.secrets.encrypt(data.refresh_token, keys.zohoToken()),
       apiDomain,
       accountsUrl,
       connectedAt: new Date().toISOString(),
@@ -462,7 +462,7 @@ export class ZohoTokens {
     const value = StoredConnection.safeParse(entry.value ?? {}).data ?? {};
     if (value.refreshToken) {
       try {
-        const token = await this.#d.secrets.decrypt(value.refreshToken);
+        const token = await this.#d.secrets.decrypt(value.refreshToken, keys.zohoToken());
         this.#d.redactor.add(token);
         const accounts = value.source === "env"
           ? this.#accountsUrl

@@ -1,13 +1,16 @@
 /**
- * Login with ADMIN_PASSWORD, and logout. Failed attempts are counted per client address in KV
- * (shared by every instance): after 5 in 15 minutes that address must wait for the window to end.
+ * Login with ADMIN_PASSWORD, and logout. Attempts are counted per client address in KV (shared by
+ * every instance) before the password is looked at: after 5 failures in 15 minutes that address
+ * must wait for the window to end, whatever it sends, however many requests it sends at once. A
+ * successful login gives its attempt back.
  */
 import { Hono } from "hono";
 import type { AppContext } from "../../lib/context.ts";
 import { safeEqual, sha256Hex } from "../../lib/secrets.ts";
 import { keys } from "../../lib/store/keys.ts";
-import { hit } from "../../lib/store/rate_limit.ts";
+import { hit, refund } from "../../lib/store/rate_limit.ts";
 import type { Assets } from "../assets.ts";
+import { clientAddress } from "../client_address.ts";
 import {
   createSession,
   destroySession,
@@ -19,18 +22,6 @@ import {
 import { Flash, type PageContext, type PageEnv, pageGuard, renderPage } from "./shared.tsx";
 
 export const LOGIN_LIMIT = { limit: 5, windowMs: 15 * 60_000 };
-
-/** The client's address as Deno.serve saw it; proxies' headers are not trusted (they are forgeable). */
-function clientAddress(c: PageContext): string {
-  const env = c.env as { remoteAddr?: { hostname?: string } } | undefined;
-  return env?.remoteAddr?.hostname ?? "unknown";
-}
-
-/** Failed attempts in the current window, without counting this one. */
-async function failures(ctx: AppContext, bucket: string, now: number): Promise<number> {
-  const window = Math.floor(now / LOGIN_LIMIT.windowMs);
-  return (await ctx.kv.get<number>(keys.rateLimit(bucket, window))).value ?? 0;
-}
 
 function retryAt(now: number): { at: string; seconds: number } {
   const end = (Math.floor(now / LOGIN_LIMIT.windowMs) + 1) * LOGIN_LIMIT.windowMs;
@@ -106,19 +97,20 @@ export function loginRoutes(ctx: AppContext, assets: Assets) {
       const form = await c.req.parseBody();
       const next = safeNext(form["next"]);
       if (!sameOrigin(c, ctx)) return show(c, 403, { next, error: REFUSED.foreignOrigin });
-      const bucket = `login:${clientAddress(c)}`;
+      const bucket = `login:${clientAddress(c, ctx.config)}`;
       const now = Date.now();
-      if (await failures(ctx, bucket, now) >= LOGIN_LIMIT.limit) return tooMany(c, now, next);
+      // Count first, compare after: parallel guesses cannot all slip in before the count moves.
+      const counted = await hit(ctx.kv, bucket, LOGIN_LIMIT, now);
+      if (!counted.ok) return tooMany(c, now, next);
       const password = typeof form["password"] === "string" ? form["password"] : "";
       if (password && await passwordMatches(password, ctx.config.ADMIN_PASSWORD)) {
+        await refund(ctx.kv, bucket, LOGIN_LIMIT, now);
         // A fresh session id on every login: a cookie planted before login is never promoted.
         const old = await readSession(c, ctx);
         if (old) await ctx.kv.delete(keys.session(old.id));
         await createSession(c, ctx);
         return c.redirect(next, 303);
       }
-      const counted = await hit(ctx.kv, bucket, LOGIN_LIMIT, now);
-      if (!counted.ok) return tooMany(c, now, next);
       const left = Math.max(0, LOGIN_LIMIT.limit - counted.count);
       return show(c, 401, {
         next,

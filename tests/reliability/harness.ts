@@ -87,7 +87,9 @@ export function findSecrets(
 export async function kvTexts(kv: Deno.Kv): Promise<Array<{ where: string; text: string }>> {
   const out: Array<{ where: string; text: string }> = [];
   for await (const e of kv.list({ prefix: [] })) {
-    out.push({ where: `KV ${JSON.stringify(e.key)}`, text: JSON.stringify(e.value) ?? "" });
+    // Counters (rate limits) are Deno.KvU64, whose bigint JSON cannot write.
+    const text = JSON.stringify(e.value, (_k, v) => typeof v === "bigint" ? String(v) : v);
+    out.push({ where: `KV ${JSON.stringify(e.key)}`, text: text ?? "" });
   }
   return out;
 }
@@ -225,23 +227,23 @@ export async function secretsOf(
   ].map((name) => ({ name, value: env[name] }));
   for (const [name, value] of Object.entries(extra)) out.push({ name, value });
   const secrets = await createSecrets(env.ENCRYPTION_KEY!);
-  const open = async (name: string, sealed: unknown) => {
+  const open = async (name: string, sealed: unknown, key: Deno.KvKey) => {
     if (typeof sealed !== "string") return;
-    if (!sealed.startsWith("v1.")) {
+    if (!/^v[12]\./.test(sealed)) {
       out.push({ name: `${name} (NOT ENCRYPTED)`, value: sealed });
       return;
     }
-    out.push({ name, value: await secrets.decrypt(sealed) });
+    out.push({ name, value: await secrets.decrypt(sealed, key) });
   };
   const [zoho, zohoAccess, xero] = await kv.getMany<Record<string, unknown>[]>([
     keys.zohoToken(),
     keys.zohoAccessToken(),
     keys.xeroToken(),
   ]);
-  await open("stored Zoho refresh token", zoho.value?.refreshToken);
-  await open("stored Zoho access token", zohoAccess.value?.accessToken);
-  await open("stored Xero refresh token", xero.value?.refreshToken);
-  await open("stored Xero access token", xero.value?.accessToken);
+  await open("stored Zoho refresh token", zoho.value?.refreshToken, keys.zohoToken());
+  await open("stored Zoho access token", zohoAccess.value?.accessToken, keys.zohoAccessToken());
+  await open("stored Xero refresh token", xero.value?.refreshToken, keys.xeroToken());
+  await open("stored Xero access token", xero.value?.accessToken, keys.xeroToken());
   return out;
 }
 

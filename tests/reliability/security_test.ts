@@ -171,7 +171,8 @@ Deno.test("no secret in any log line, HTTP response or KV value after failures o
       assert.doesNotMatch(t.text, /Zoho-oauthtoken\s+1000\./, t.where);
     }
 
-    // Stored tokens: encrypted (AES-GCM "v1." envelope) and they open to the live tokens.
+    // Stored tokens: encrypted (AES-GCM "v2." envelope, bound to their KV key) and they open to
+    // the live tokens.
     const crypto = await createSecrets(TEST_ENV.ENCRYPTION_KEY);
     const [zoho, zohoAccess, xero] = await s.ctx.kv.getMany<Record<string, string>[]>([
       keys.zohoToken(),
@@ -186,11 +187,14 @@ Deno.test("no secret in any log line, HTTP response or KV value after failures o
         xero.value?.accessToken,
       ]
     ) {
-      assert.match(String(sealed), /^v1\.[\w-]+\.[\w-]+$/);
+      assert.match(String(sealed), /^v2\.[\w-]+\.[\w-]+$/);
     }
-    assert.equal(await crypto.decrypt(xero.value!.refreshToken), s.xeroSim.refreshToken);
+    assert.equal(
+      await crypto.decrypt(xero.value!.refreshToken, keys.xeroToken()),
+      s.xeroSim.refreshToken,
+    );
     const wrongKey = await createSecrets("another-encryption-key-0123456789-abcdef");
-    await assert.rejects(() => wrongKey.decrypt(xero.value!.refreshToken));
+    await assert.rejects(() => wrongKey.decrypt(xero.value!.refreshToken, keys.xeroToken()));
 
     const report = await checkInvariant({
       zohoRecords: s.zohoSim.records,

@@ -68,7 +68,10 @@ Deno.test("three processes refresh a rotating Xero token (no grace) and a Zoho t
     // KV holds the newest refresh token, encrypted.
     const stored = (await w.kv.get<{ refreshToken: string }>(keys.xeroToken())).value!;
     const secrets = await createSecrets(w.env.ENCRYPTION_KEY);
-    assert.equal(await secrets.decrypt(stored.refreshToken), w.xeroSim.refreshToken);
+    assert.equal(
+      await secrets.decrypt(stored.refreshToken, keys.xeroToken()),
+      w.xeroSim.refreshToken,
+    );
 
     // Finish the rest on one process, then the invariant.
     let done = false;
