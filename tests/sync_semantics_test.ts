@@ -265,3 +265,26 @@ Deno.test("a write-back Zoho refuses (INVALID_DATA) fails the record and keeps i
     assertOneBillEach(s, [id]);
   });
 });
+
+Deno.test("a supplier archived in Xero: its orders go to a live contact in the same run", async () => {
+  const vendor = { id: "5876543000000777001", name: "Archived Supplies Ltd" };
+  const orders = makeOrders(3, { vendors: [vendor] });
+  await withStack({ records: orders }, async (s) => {
+    await s.run(sync);
+    const first = billsOf(s, String(orders[0].id))[0].Contact.ContactID;
+    s.xeroSim.setContactStatus(first, "ARCHIVED");
+    s.zohoSim.edit(String(orders[0].id), { PO_Number: "PO-AFTER-ARCHIVE" });
+    const extra = makeOrders(1, { seed: 5, vendors: [vendor] })[0];
+    s.zohoSim.upsert({ ...extra, id: "5876543000001999999", PO_Number: "PO-NEW-AFTER-ARCHIVE" });
+    const run = await s.run(sync);
+    assert.equal(run.counts.failed, 0, JSON.stringify(run.results.map((r) => r.message)));
+    assert.equal(run.counts.created, 1);
+    assert.equal(run.counts.updated, 1);
+    for (const id of [String(orders[0].id), "5876543000001999999"]) {
+      const contactId = billsOf(s, id)[0].Contact.ContactID;
+      assert.notEqual(contactId, first);
+      const contact = s.xeroSim.contacts().find((c) => c.ContactID === contactId)!;
+      assert.equal(contact.ContactStatus, "ACTIVE");
+    }
+  });
+});

@@ -329,12 +329,14 @@ export class XeroClient {
     const { tenantId } = await this.tenant();
     const results = await upsertBills({ api: this.api, tenantId }, items);
     // A bill refused because its contact is archived: that contact is re-checked before reuse.
-    const archived = items
-      .filter((it) => {
-        const r = results.get(it.key);
-        return r && !r.ok && isArchivedContactRefusal(r.message);
-      })
-      .map((it) => it.invoice.contact.contactID);
+    const archived: string[] = [];
+    for (const it of items) {
+      const r = results.get(it.key);
+      if (!r || r.ok || !isArchivedContactRefusal(r.message)) continue;
+      archived.push(it.invoice.contact.contactID);
+      // Named, so the sync can resolve the vendor again and resend at once.
+      results.set(it.key, { ...r, kind: "contact_archived" });
+    }
     if (archived.length) await markContactsStale(this.opts.kv, archived, this.vendorsByContact);
     return results;
   }

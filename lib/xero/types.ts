@@ -84,7 +84,9 @@ export type XeroErrorKind =
   | "rate_limit"
   | "daily_limit"
   | "server"
-  | "network";
+  | "network"
+  /** A bill refused because its contact is archived in Xero (the vendor can be resolved again). */
+  | "contact_archived";
 
 export interface XeroStatus {
   state: "connected" | "not_connected" | "error";

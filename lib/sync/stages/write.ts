@@ -3,11 +3,11 @@
  * A create is marked in KV before it is sent (the write-ahead mark reconcile looks for); a bill
  * approved, paid or voided in Xero is never changed, and a bill's status is never lowered.
  */
-import { totalMismatch, type XeroInvoice } from "../../mapping/mod.ts";
+import { toBill, totalMismatch, type XeroInvoice } from "../../mapping/mod.ts";
 import { keys } from "../../store/keys.ts";
 import { type BillIntent, commitChunked } from "../../store/records.ts";
 import { asRunStop, describe } from "../errors.ts";
-import type { XeroBillSummary } from "../ports.ts";
+import type { BillResult, XeroBillSummary } from "../ports.ts";
 import { type BatchContext, failure, result, skip, type Work } from "../work.ts";
 
 /** Bills in these states belong to the accountants: we never change them. */
@@ -71,6 +71,7 @@ export async function writeBills(ctx: BatchContext, pending: Work[], lost: Set<s
   let answers;
   try {
     answers = await ctx.xero.upsertBills(payload);
+    await resendArchived(ctx, [...toCreate, ...toUpdate], payload, answers);
   } catch (err) {
     const stop = asRunStop(err, "xero");
     if (stop) throw stop;
@@ -111,6 +112,39 @@ export async function writeBills(ctx: BatchContext, pending: Work[], lost: Set<s
   // Xero answered "no" for these: nothing was created, so there is nothing to reconcile later.
   await commitChunked(ctx.kv, rejected.map((id) => (a) => a.delete(keys.billIntent(id))));
   await markUnconfirmed(ctx, unconfirmed, now);
+}
+
+/**
+ * Xero refuses bills for a contact the accountant archived (or merged away). The vendor is
+ * resolved again (the archived contact is checked, then ContactNumber, name, or a new contact)
+ * and those bills are sent once more, so the supplier's orders do not fail run after run.
+ */
+async function resendArchived(
+  ctx: BatchContext,
+  works: Work[],
+  payload: Array<{ key: string; invoice: XeroInvoice }>,
+  answers: Map<string, BillResult>,
+) {
+  const refused = works.filter((w) => {
+    const a = answers.get(w.id);
+    return a && !a.ok && a.kind === "contact_archived";
+  });
+  if (!refused.length) return;
+  const vendors = new Map(refused.map((w) => [w.po!.vendor!.id, w.po!.vendor!.name ?? ""]));
+  const contacts = await ctx.xero.resolveContacts(
+    [...vendors].map(([zohoVendorId, name]) => ({ zohoVendorId, name })),
+    { recheck: true },
+  );
+  const again: Array<{ key: string; invoice: XeroInvoice }> = [];
+  for (const w of refused) {
+    const contactID = contacts.get(w.po!.vendor!.id);
+    const sent = payload.find((p) => p.key === w.id)!;
+    if (!contactID || contactID === sent.invoice.contact.contactID) continue;
+    w.bill = { ...w.bill!, ...toBill(w.po!, ctx.settings, { contactID }) };
+    again.push({ key: w.id, invoice: { ...sent.invoice, contact: { contactID } } });
+  }
+  if (!again.length) return;
+  for (const [key, a] of await ctx.xero.upsertBills(again)) answers.set(key, a);
 }
 
 /** Bills may have been approved or paid in Xero since we wrote them: check before updating. */
