@@ -74,6 +74,11 @@ export interface ZohoSimOptions {
   putBumpsModifiedTime?: boolean;
   /** Status of an empty list answer (Zoho: 204; 304 also occurs with If-Modified-Since). */
   emptyListStatus?: 204 | 304;
+  /**
+   * Called after each list page is computed, before it is sent (`served` counts list pages so far):
+   * tests change records here, e.g. delete one while a client is between pages.
+   */
+  onListPage?: (served: number, ids: string[]) => void;
 }
 
 export interface ZohoSim {
@@ -227,6 +232,7 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
   let random: { spec: ZohoRandomFaults; next: () => number } | null = null;
   let nextId = 5725767000000100001n;
   let sortedCache: { version: number; key: string; rows: Json[] } | null = null;
+  let listPages = 0;
   const timers = new Set<{ id?: ReturnType<typeof setTimeout>; done: () => void }>();
   const user = { name: "Sim Admin", id: "5725767000000011001", email: "admin@example.com" };
 
@@ -597,6 +603,8 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
       start = (page - 1) * perPage;
     }
     const slice = rows.slice(start, start + perPage);
+    listPages++;
+    opts.onListPage?.(listPages, slice.map((r) => String(r.id)));
     if (slice.length === 0) return new Response(null, { status: emptyStatus });
     const more = start + slice.length < rows.length;
     let nextToken: string | null = null;

@@ -1,0 +1,64 @@
+/**
+ * The run's listing against the Zoho simulator: records that change under a run while it pages the
+ * list (issue 19), and a Zoho that refuses new access tokens.
+ */
+import assert from "node:assert/strict";
+import type { ZohoSim } from "../sandbox/zoho.ts";
+import { makeOrders, startStack } from "./helpers.ts";
+
+type Stack = Awaited<ReturnType<typeof startStack>>;
+
+const seconds = (t: unknown) => Math.floor(Date.parse(String(t)) / 1000);
+
+/** The simulator's list order: Modified_Time, then id. */
+function listOrder(sim: ZohoSim): string[] {
+  return [...sim.records.values()]
+    .map((r) => ({ id: String(r.id), t: seconds(r.Modified_Time) }))
+    .sort((a, b) => a.t - b.t || a.id.length - b.id.length || (a.id < b.id ? -1 : 1))
+    .map((r) => r.id);
+}
+
+function billFor(s: Stack, id: string) {
+  return s.xeroSim.invoices().filter((i) => String(i.Url ?? "").endsWith(`/${id}`));
+}
+
+Deno.test("a purchase order deleted while a run pages the list hides no other one, and the watermark never passes it", async () => {
+  const orders = makeOrders(250, { seed: 19 });
+  const ref: { sim?: ZohoSim; doomed?: string; deleted?: boolean } = {};
+  const s = await startStack({
+    records: orders,
+    zoho: {
+      onListPage: (served) => {
+        // Someone deletes an order the run has already listed, while it reads the next page.
+        if (served === 1 && ref.doomed && !ref.deleted) {
+          ref.deleted = ref.sim!.records.delete(ref.doomed);
+        }
+      },
+    },
+  });
+  try {
+    ref.sim = s.zohoSim;
+    const order = listOrder(s.zohoSim);
+    ref.doomed = order[10];
+    // With offset paging, the first order of page 2 slides onto page 1 and is never read.
+    const victim = order[200];
+    const victimTime = s.zohoSim.records.get(victim)!.Modified_Time as string;
+
+    const first = await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    assert.ok(ref.deleted, "the order was deleted during the listing");
+    const after = first.watermark.after;
+    if (billFor(s, victim).length === 0) {
+      // At worst the next run syncs it, so the watermark must not have passed it.
+      assert.ok(
+        after === null || Date.parse(after) < Date.parse(victimTime),
+        `watermark ${after} passed the unsynced order modified at ${victimTime}`,
+      );
+      await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    }
+    assert.equal(billFor(s, victim).length, 1, "the order after the page boundary got its bill");
+    // Every order still in Zoho has exactly one bill.
+    for (const id of s.zohoSim.records.keys()) assert.equal(billFor(s, id).length, 1, id);
+  } finally {
+    await s.close();
+  }
+});
