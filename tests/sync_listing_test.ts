@@ -62,3 +62,36 @@ Deno.test("a purchase order deleted while a run pages the list hides no other on
     await s.close();
   }
 });
+
+Deno.test("Zoho refuses new access tokens mid-run: one refused mint, the run pauses with the reason, no record fails", async () => {
+  const orders = makeOrders(40, { seed: 20 });
+  const ref: { sim?: ZohoSim } = {};
+  const s = await startStack({
+    records: orders,
+    // One mint allowed per 10 minutes; the access token dies right after the listing.
+    zoho: { mintLimitPer10Min: 1, onListPage: () => ref.sim?.expireAccessTokens() },
+  });
+  try {
+    ref.sim = s.zohoSim;
+    const run = await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    assert.equal(run.status, "paused", run.message);
+    assert.match(run.message ?? "", /Zoho refused to issue an access token/);
+    assert.match(run.message ?? "", /asks again after/);
+    assert.equal(run.counts.failed, 0, "no record is failed for a refused token");
+    assert.equal(s.zohoSim.counts.token, 2, "the first mint, then one refused: never asked again");
+    assert.equal(run.watermark.after ?? null, run.watermark.before);
+    assert.equal(s.xeroSim.invoices().length, 0);
+
+    // The next run (a cron tick, a press of Sync Now) does not ask Zoho again either.
+    ref.sim = undefined;
+    const again = await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    assert.equal(again.status, "paused", again.message);
+    assert.equal(s.zohoSim.counts.token, 2);
+    const button = await s.engine.syncPurchaseOrder(String(orders[0].id));
+    assert.equal(button.result.outcome, "failed");
+    assert.match(button.result.message, /Zoho refused to issue an access token/);
+    assert.equal(s.zohoSim.counts.token, 2);
+  } finally {
+    await s.close();
+  }
+});

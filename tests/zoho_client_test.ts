@@ -261,6 +261,72 @@ Deno.test("two KV handles on one database (two processes): the mint lease keeps 
   }
 });
 
+Deno.test("two processes while a mint is slow (retried, or Zoho slow to answer): still one mint", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+  const sim = await startZohoSim({ records: records(3) });
+  // The first mint takes 11 s: longer than the old mint lease (15 s) allowed a waiter to wait.
+  sim.fault({ endpoint: "token", kind: "delay", delayMs: 11_000 });
+  const kvA = await Deno.openKv(path);
+  const kvB = await Deno.openKv(path);
+  try {
+    const opts = {
+      secrets,
+      accountsUrl: sim.url,
+      clientId: sim.clientId,
+      clientSecret: sim.clientSecret,
+      refreshTokenSeed: sim.refreshToken,
+      timeoutMs: 20_000,
+    };
+    const a = new ZohoClient({ kv: kvA, ...opts });
+    const b = new ZohoClient({ kv: kvB, ...opts });
+    const id = [...sim.records.keys()][0];
+    const first = a.getPurchaseOrder(id);
+    await new Promise((r) => setTimeout(r, 300)); // a holds the mint lease
+    const got = await Promise.all([first, b.getPurchaseOrder(id)]);
+    assert.ok(got.every((r) => r?.id === id));
+    assert.equal(sim.counts.token, 1, "b waited for a's token instead of minting its own");
+  } finally {
+    kvA.close();
+    kvB.close();
+    await sim.close();
+    await Deno.remove(path).catch(() => {});
+  }
+});
+
+Deno.test("Zoho refuses a mint (too many tokens): remembered in KV, nobody asks again until its window has passed", async () => {
+  let shift = 0;
+  const now = () => Date.now() + shift;
+  await withSetup({ records: records(3), mintLimitPer10Min: 1, now }, {}, async (s) => {
+    const id = [...s.sim.records.keys()][0];
+    assert.ok(await s.client.getPurchaseOrder(id));
+    s.sim.expireAccessTokens();
+    const err = await expectZohoError(s, () => s.client.getPurchaseOrder(id), "TOKEN_RATE_LIMITED");
+    assert.match(err.message, /too many/i);
+    assert.match(err.message, /asks again after \d\d:\d\d UTC/);
+    assert.equal(s.sim.counts.token, 2);
+    // Every further call, from this client, another one on the same KV, or many at once: no ask.
+    const other = s.make();
+    for (const c of [s.client, other]) {
+      await expectZohoError(s, () => c.getPurchaseOrder(id), "TOKEN_RATE_LIMITED");
+    }
+    await Promise.allSettled([1, 2, 3, 4, 5].map(() => other.fieldNames()));
+    assert.equal(s.sim.counts.token, 2, "the refusal was not asked again");
+    const status = await other.status();
+    assert.equal(status.state, "error");
+    assert.match(status.message ?? "", /too many/i);
+    // Zoho's 10 minutes pass (the sim's clock, and the remembered time): one mint, all well.
+    shift = 11 * 60_000;
+    const key = keys.zohoToken();
+    const stored = (await s.kv.get<Record<string, unknown>>(key)).value!;
+    await s.kv.set(key, { ...stored, retryAfter: new Date(Date.now() - 1000).toISOString() });
+    assert.equal((await s.client.status()).state, "connected");
+    assert.ok(await s.client.getPurchaseOrder(id));
+    assert.equal(s.sim.counts.token, 3);
+    assert.equal((await s.client.status()).state, "connected");
+    assert.equal((await s.client.status()).message, undefined);
+  });
+});
+
 Deno.test("an expired access token is refreshed once and the call succeeds", async () => {
   await withSetup({ records: records(3) }, {}, async (s) => {
     const id = [...s.sim.records.keys()][0];
