@@ -3,6 +3,7 @@
  * list (issue 19), and a Zoho that refuses new access tokens.
  */
 import assert from "node:assert/strict";
+import { keys } from "../lib/store/keys.ts";
 import type { ZohoSim } from "../sandbox/zoho.ts";
 import { makeOrders, startStack } from "./helpers.ts";
 
@@ -91,6 +92,27 @@ Deno.test("Zoho refuses new access tokens mid-run: one refused mint, the run pau
     assert.equal(button.result.outcome, "failed");
     assert.match(button.result.message, /Zoho refused to issue an access token/);
     assert.equal(s.zohoSim.counts.token, 2);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("a Zoho 404 INVALID_URL_PATTERN on a record read is a failure to show, not a deleted record", async () => {
+  const orders = makeOrders(2, { seed: 21 });
+  const s = await startStack({ records: orders });
+  try {
+    const id = String(orders[0].id);
+    assert.equal((await s.engine.syncPurchaseOrder(id)).result.outcome, "created");
+    // A wrong API domain (or path): every URL under it is INVALID_URL_PATTERN (404).
+    const key = keys.zohoAccessToken();
+    const stored = (await s.ctx.kv.get<{ apiDomain: string }>(key)).value!;
+    await s.ctx.kv.set(key, { ...stored, apiDomain: `${stored.apiDomain}/wrong-prefix` });
+    s.zohoSim.edit(id, { Subject: "changed" });
+    const out = await s.engine.syncPurchaseOrder(id);
+    assert.equal(out.notFound, false, "not taken for a deleted record");
+    assert.equal(out.result.outcome, "failed");
+    assert.match(out.result.message, /INVALID_URL_PATTERN/);
+    assert.match(out.result.message, /ZOHO_ACCOUNTS_URL/);
   } finally {
     await s.close();
   }

@@ -248,7 +248,9 @@ export class ZohoClient {
   async getPurchaseOrder(id: string): Promise<Record<string, unknown> | null> {
     this.#checkId(id);
     const answer = await this.#send("get", "GET", `${MODULE_PATH}/${id}`, {});
-    if (answer.status === 204 || answer.status === 304 || answer.status === 404) return null;
+    // Not 404: Zoho answers a missing record with 204 (or INVALID_DATA); its 404 is
+    // INVALID_URL_PATTERN (a wrong API domain or path), a failure to show, not a deleted record.
+    if (answer.status === 204 || answer.status === 304) return null;
     if (answer.status === 200) {
       const parsed = GetResponse.safeParse(answer.json);
       if (!parsed.success) throw this.#unexpected("get", answer);
