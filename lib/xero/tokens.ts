@@ -117,14 +117,6 @@ export class XeroTokens {
       const parsed = storedSchema.safeParse(entry.value);
       if (!parsed.success) throw notConnected("the stored Xero token is unreadable");
       const v = parsed.data;
-      if (v.accessToken && v.expiresAt && v.expiresAt - EARLY_MS > Date.now()) {
-        const token = await secrets.decrypt(v.accessToken);
-        if (token !== rejected) {
-          this.remember(token);
-          this.cache = { token, expiresAt: v.expiresAt };
-          return token;
-        }
-      }
       if (v.clientFailure && v.clientFailure.client === await this.clientHash()) {
         // Same wrong client id or secret: fails fast, and the stored refresh token stays.
         throw invalidClient(v.clientFailure.message);
@@ -141,6 +133,15 @@ export class XeroTokens {
           continue;
         }
         throw new XeroError(v.failure, { status: 400, kind: "auth", retryable: false });
+      }
+      // After a failure the stored access token is the one that led to it (refused or expired).
+      if (v.accessToken && v.expiresAt && v.expiresAt - EARLY_MS > Date.now()) {
+        const token = await secrets.decrypt(v.accessToken);
+        if (token !== rejected) {
+          this.remember(token);
+          this.cache = { token, expiresAt: v.expiresAt };
+          return token;
+        }
       }
       if (v.claim && v.claim.until > Date.now() && v.claim.by !== this.id) {
         await sleep(80 + Math.random() * 60);
