@@ -327,6 +327,19 @@ Deno.test("Zoho refuses a mint (too many tokens): remembered in KV, nobody asks 
   });
 });
 
+Deno.test("a refused mint with Retry-After is remembered for that long, then one mint", async () => {
+  await withSetup({ records: records(1) }, {}, async (s) => {
+    const id = [...s.sim.records.keys()][0];
+    s.sim.fault({ endpoint: "token", kind: "429", retryAfterSec: 1 });
+    await expectZohoError(s, () => s.client.getPurchaseOrder(id), "TOKEN_RATE_LIMITED");
+    await expectZohoError(s, () => s.client.getPurchaseOrder(id), "TOKEN_RATE_LIMITED");
+    assert.equal(s.sim.counts.token, 1);
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.ok(await s.client.getPurchaseOrder(id));
+    assert.equal(s.sim.counts.token, 2);
+  });
+});
+
 Deno.test("an expired access token is refreshed once and the call succeeds", async () => {
   await withSetup({ records: records(3) }, {}, async (s) => {
     const id = [...s.sim.records.keys()][0];

@@ -44,6 +44,8 @@ export interface ZohoClientOptions {
   timeoutMs?: number;
   /** Requests in flight at once (Zoho allows 5 to 25 per org and app). */
   concurrency?: number;
+  /** How long a refused token mint is remembered without Retry-After (Zoho's 10 minutes). */
+  mintRefusalMs?: number;
 }
 
 export interface ZohoUpdateResult {
@@ -113,6 +115,7 @@ export class ZohoClient {
       clientId: opts.clientId,
       clientSecret: opts.clientSecret,
       refreshTokenSeed: opts.refreshTokenSeed,
+      mintRefusalMs: opts.mintRefusalMs,
       policy: this.#policy,
       timeoutMs: this.#timeoutMs,
       redactor: this.#redactor,

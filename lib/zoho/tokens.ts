@@ -27,6 +27,8 @@ export interface TokenDeps {
   policy: RetryPolicy;
   timeoutMs: number;
   redactor: Redactor;
+  /** How long a refused mint is remembered when Zoho gives no Retry-After (default 10 minutes). */
+  mintRefusalMs?: number;
   /** Counts one HTTP call to the accounts server. */
   count: (endpoint: "token" | "revoke") => void;
 }
@@ -217,7 +219,8 @@ export class ZohoTokens {
       }
       if (err.code === "TOKEN_RATE_LIMITED") {
         // Remembered before the lease is released, so the processes waiting on it do not ask.
-        const until = Date.now() + MINT_WINDOW_MS;
+        const until = Date.now() +
+          (answer.retryAfterMs ?? this.#d.mintRefusalMs ?? MINT_WINDOW_MS);
         const refused = new ZohoError({
           code: err.code,
           message: rateLimitedMessage(data.error, until),
