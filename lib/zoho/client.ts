@@ -228,9 +228,10 @@ export class ZohoClient {
       if (next && offset !== undefined) {
         held = { offset, ids: data.map((r) => r.id), lastSecond };
         win = next;
-      } else if (lastSecond > firstSecond! && !doubt) {
-        // As far as `page` reaches: go on as a keyset from the last second seen.
-        restartAt(lastSecond);
+      } else if (lastSecond > firstSecond!) {
+        // As far as `page` reaches, or past a second read by page_token (again, while that found
+        // new records): go on as a keyset from the last second seen.
+        restartAt(doubt && foundNew ? firstSecond! : lastSecond);
       } else if (nextToken) {
         // More than 2,000 records in one second: only page_token gets past them.
         [held, doubt, win] = [undefined, true, { page: 0, perPage: PER_PAGE, token: nextToken }];
