@@ -88,6 +88,11 @@ export interface ZohoSimOptions {
    * INVALID_DATA "the related id given seems to be invalid". Zoho's documents are silent here too.
    */
   unknownRecordGet?: 204 | 400;
+  /**
+   * Called after each list page is computed, before it is sent (`served` counts list pages so far):
+   * tests change records here, e.g. delete one while a client is between pages.
+   */
+  onListPage?: (served: number, ids: string[]) => void;
 }
 
 /** The four combinations of the two behaviours Zoho's documents leave open. */
@@ -285,6 +290,7 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
   let random: { spec: ZohoRandomFaults; next: () => number } | null = null;
   let nextId = 5725767000000100001n;
   let sortedCache: { version: number; key: string; rows: Json[] } | null = null;
+  let listPages = 0;
   const timers = new Set<{ id?: ReturnType<typeof setTimeout>; done: () => void }>();
   const user = { name: "Sim Admin", id: "5725767000000011001", email: "admin@example.com" };
   const createdAt = formatTime(now());
@@ -671,6 +677,8 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
       start = (page - 1) * perPage;
     }
     const slice = rows.slice(start, start + perPage);
+    listPages++;
+    opts.onListPage?.(listPages, slice.map((r) => String(r.id)));
     if (slice.length === 0) return new Response(null, { status: emptyStatus });
     const more = start + slice.length < rows.length;
     let nextToken: string | null = null;

@@ -28,7 +28,8 @@ Deno.test("1,000 new purchase orders with 200 vendors: API calls within budget",
     // 20 creates (50 a call) and one read of the organisation's bills: a fresh KV looks for ours first.
     assert.ok(invoiceCalls <= 21, `Xero invoice calls: ${invoiceCalls}`);
     assert.ok(contactCalls <= 10, `Xero contact calls: ${contactCalls}`);
-    assert.ok((s.zohoSim.counts.list ?? 0) <= 5, `Zoho list calls: ${s.zohoSim.counts.list}`);
+    // Each page starts on the last record of the one before (the check that nothing shifted).
+    assert.ok((s.zohoSim.counts.list ?? 0) <= 6, `Zoho list calls: ${s.zohoSim.counts.list}`);
     assert.equal(s.zohoSim.counts.get, 1000);
     assert.equal(
       new Set(s.xeroSim.contacts().map((c) => c.ContactNumber).filter(Boolean)).size,
@@ -40,7 +41,8 @@ Deno.test("1,000 new purchase orders with 200 vendors: API calls within budget",
     const second = await s.run({ window: "since_last_sync", mode: "create_and_update" });
     assert.equal(second.status, "completed");
     assert.equal(second.counts.total, 0);
-    assert.ok(s.zohoSim.totalCalls() <= 5, `Zoho calls: ${JSON.stringify(s.zohoSim.counts)}`);
+    // Lists the first run's 1,000 write-backs again (pages overlap by a record or two): 6 pages.
+    assert.ok(s.zohoSim.totalCalls() <= 6, `Zoho calls: ${JSON.stringify(s.zohoSim.counts)}`);
     assert.equal(s.xeroSim.totalCalls(), 0);
     assert.equal(second.apiCalls.xero, 0);
   } finally {

@@ -111,7 +111,7 @@ async function collect(client: ZohoClient, since?: string, fields = ["Subject"])
   return pages;
 }
 
-Deno.test("listChanged pages across 2,150 records: page then page_token, none missed or repeated", async () => {
+Deno.test("listChanged pages across 2,150 records by Modified_Time, none missed or repeated", async () => {
   await withSetup({ records: records(2150, 7) }, {}, async (s) => {
     const pages = await collect(s.client);
     const all = pages.flat();
@@ -125,9 +125,86 @@ Deno.test("listChanged pages across 2,150 records: page then page_token, none mi
       assert.ok(a < b || (a === b && BigInt(all[i - 1].id) < BigInt(all[i].id)), "ascending");
     }
     assert.ok(all.every((r) => r.Subject !== undefined && !("Purchase_Items" in r)));
-    assert.equal(s.sim.counts.list, 11, "10 pages by number, 1 by page_token");
-    assert.equal(s.client.calls.byEndpoint.list, 11);
+    // Each query starts at the last second seen, so a few records are read twice: ≤ 12 calls.
+    assert.ok(s.sim.counts.list <= 12, `list calls: ${s.sim.counts.list}`);
+    assert.equal(s.client.calls.byEndpoint.list, s.sim.counts.list);
     assert.equal(s.client.calls.total, s.sim.totalCalls());
+  });
+});
+
+/** A simulator whose list deletes one record of page `afterPage` once that page is served. */
+function deletingSim(n: number, perSecond: number, afterPage: number, index: number) {
+  const ref: { sim?: ZohoSim; deleted?: string } = {};
+  const opts: ZohoSimOptions = {
+    records: records(n, perSecond),
+    onListPage: (served, ids) => {
+      if (served !== afterPage || ref.deleted || !ids[index]) return;
+      ref.deleted = ids[index];
+      ref.sim!.records.delete(ids[index]);
+    },
+  };
+  return { ref, opts };
+}
+
+Deno.test("listChanged: a record deleted after page 1 was read hides no other record", async () => {
+  const { ref, opts } = deletingSim(250, 1, 1, 10);
+  await withSetup(opts, {}, async (s) => {
+    ref.sim = s.sim;
+    const all = (await collect(s.client)).flat();
+    assert.ok(ref.deleted, "the simulator deleted a record between pages");
+    const listed = new Set(all.map((r) => r.id));
+    const missing = [...s.sim.records.keys()].filter((id) => !listed.has(id));
+    assert.deepEqual(missing, [], "every record still in Zoho is listed");
+    assert.equal(all.length, 250, "249 left, plus the deleted one, read before it went");
+  });
+});
+
+Deno.test("listChanged: a record edited after page 1 was read hides no other record", async () => {
+  const ref: { sim?: ZohoSim; edited?: string } = {};
+  const opts: ZohoSimOptions = {
+    records: records(450, 1),
+    onListPage: (served, ids) => {
+      if (served !== 1 || ref.edited) return;
+      ref.edited = ids[3];
+      ref.sim!.edit(ids[3], { Subject: "edited while listed" }); // moves to the end of the list
+    },
+  };
+  await withSetup(opts, {}, async (s) => {
+    ref.sim = s.sim;
+    const all = (await collect(s.client)).flat();
+    const listed = new Set(all.map((r) => r.id));
+    assert.deepEqual([...s.sim.records.keys()].filter((id) => !listed.has(id)), []);
+    const edited = all.filter((r) => r.id === ref.edited);
+    assert.equal(edited.length, 2, "listed before and after the edit");
+    assert.equal(edited[1].Subject, "edited while listed");
+  });
+});
+
+Deno.test("listChanged: 2,150 records in one second, one deleted mid-way: paged, read again, none missed", async () => {
+  const { ref, opts } = deletingSim(2150, 2150, 3, 5);
+  await withSetup(opts, {}, async (s) => {
+    ref.sim = s.sim;
+    const all = (await collect(s.client)).flat();
+    assert.ok(ref.deleted);
+    const listed = new Set(all.map((r) => r.id));
+    assert.equal(listed.size, all.length, "no record yielded twice");
+    assert.deepEqual([...s.sim.records.keys()].filter((id) => !listed.has(id)), []);
+    // One second past 2,000 records needs page_token; the doubt costs a second and third read.
+    assert.ok(s.sim.counts.list >= 22 && s.sim.counts.list <= 33, `calls ${s.sim.counts.list}`);
+  });
+});
+
+Deno.test("listChanged: 2,100 records in one second then 300 more, one deleted mid-way: none missed", async () => {
+  const { ref, opts } = deletingSim(2400, 2100, 4, 7);
+  await withSetup(opts, {}, async (s) => {
+    ref.sim = s.sim;
+    const all = (await collect(s.client)).flat();
+    assert.ok(ref.deleted);
+    const listed = new Set(all.map((r) => r.id));
+    assert.equal(listed.size, all.length, "no record yielded twice");
+    assert.deepEqual([...s.sim.records.keys()].filter((id) => !listed.has(id)), []);
+    // The big second is read twice (page_token is trusted only when a second pass finds nothing).
+    assert.ok(s.sim.counts.list <= 34, `calls ${s.sim.counts.list}`);
   });
 });
 
@@ -198,6 +275,85 @@ Deno.test("two KV handles on one database (two processes): the mint lease keeps 
     await sim.close();
     await Deno.remove(path).catch(() => {});
   }
+});
+
+Deno.test("two processes while a mint is slow (retried, or Zoho slow to answer): still one mint", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".sqlite" });
+  const sim = await startZohoSim({ records: records(3) });
+  // The first mint takes 11 s: longer than the old mint lease (15 s) allowed a waiter to wait.
+  sim.fault({ endpoint: "token", kind: "delay", delayMs: 11_000 });
+  const kvA = await Deno.openKv(path);
+  const kvB = await Deno.openKv(path);
+  try {
+    const opts = {
+      secrets,
+      accountsUrl: sim.url,
+      clientId: sim.clientId,
+      clientSecret: sim.clientSecret,
+      refreshTokenSeed: sim.refreshToken,
+      timeoutMs: 20_000,
+    };
+    const a = new ZohoClient({ kv: kvA, ...opts });
+    const b = new ZohoClient({ kv: kvB, ...opts });
+    const id = [...sim.records.keys()][0];
+    const first = a.getPurchaseOrder(id);
+    await new Promise((r) => setTimeout(r, 300)); // a holds the mint lease
+    const got = await Promise.all([first, b.getPurchaseOrder(id)]);
+    assert.ok(got.every((r) => r?.id === id));
+    assert.equal(sim.counts.token, 1, "b waited for a's token instead of minting its own");
+  } finally {
+    kvA.close();
+    kvB.close();
+    await sim.close();
+    await Deno.remove(path).catch(() => {});
+  }
+});
+
+Deno.test("Zoho refuses a mint (too many tokens): remembered in KV, nobody asks again until its window has passed", async () => {
+  let shift = 0;
+  const now = () => Date.now() + shift;
+  await withSetup({ records: records(3), mintLimitPer10Min: 1, now }, {}, async (s) => {
+    const id = [...s.sim.records.keys()][0];
+    assert.ok(await s.client.getPurchaseOrder(id));
+    s.sim.expireAccessTokens();
+    const err = await expectZohoError(s, () => s.client.getPurchaseOrder(id), "TOKEN_RATE_LIMITED");
+    assert.match(err.message, /too many/i);
+    assert.match(err.message, /asks again after \d\d:\d\d UTC/);
+    assert.equal(s.sim.counts.token, 2);
+    // Every further call, from this client, another one on the same KV, or many at once: no ask.
+    const other = s.make();
+    for (const c of [s.client, other]) {
+      await expectZohoError(s, () => c.getPurchaseOrder(id), "TOKEN_RATE_LIMITED");
+    }
+    await Promise.allSettled([1, 2, 3, 4, 5].map(() => other.fieldNames()));
+    assert.equal(s.sim.counts.token, 2, "the refusal was not asked again");
+    const status = await other.status();
+    assert.equal(status.state, "error");
+    assert.match(status.message ?? "", /too many/i);
+    // Zoho's 10 minutes pass (the sim's clock, and the remembered time): one mint, all well.
+    shift = 11 * 60_000;
+    const key = keys.zohoToken();
+    const stored = (await s.kv.get<Record<string, unknown>>(key)).value!;
+    await s.kv.set(key, { ...stored, retryAfter: new Date(Date.now() - 1000).toISOString() });
+    assert.equal((await s.client.status()).state, "connected");
+    assert.ok(await s.client.getPurchaseOrder(id));
+    assert.equal(s.sim.counts.token, 3);
+    assert.equal((await s.client.status()).state, "connected");
+    assert.equal((await s.client.status()).message, undefined);
+  });
+});
+
+Deno.test("a refused mint with Retry-After is remembered for that long, then one mint", async () => {
+  await withSetup({ records: records(1) }, {}, async (s) => {
+    const id = [...s.sim.records.keys()][0];
+    s.sim.fault({ endpoint: "token", kind: "429", retryAfterSec: 1 });
+    await expectZohoError(s, () => s.client.getPurchaseOrder(id), "TOKEN_RATE_LIMITED");
+    await expectZohoError(s, () => s.client.getPurchaseOrder(id), "TOKEN_RATE_LIMITED");
+    assert.equal(s.sim.counts.token, 1);
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.ok(await s.client.getPurchaseOrder(id));
+    assert.equal(s.sim.counts.token, 2);
+  });
 });
 
 Deno.test("an expired access token is refreshed once and the call succeeds", async () => {

@@ -16,7 +16,7 @@ import {
   processBatch,
   type WriteBackFields,
 } from "./batch.ts";
-import { describe, RunStop } from "./errors.ts";
+import { asRunStop, describe, RunStop } from "./errors.ts";
 import { fingerprint, listFields, settingsKey } from "./fingerprint.ts";
 import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
 import {
@@ -453,39 +453,37 @@ export class SyncEngine {
   }
 
   /**
-   * Lists every changed record before any is written. Writing while paging would move records
-   * (a write-back bumps Modified_Time) and page offsets would skip some. An edit by someone else
-   * during the listing shows up as the same id twice; then the listing is read again.
+   * Lists every changed record before any is written (a write-back bumps Modified_Time). The Zoho
+   * client pages by Modified_Time as a keyset, so a record deleted or edited during the listing
+   * hides no other one; an edit shows the record again, newer, and the newer listing wins.
    */
   private async list(since: string | undefined, settings: Settings): Promise<Listed[]> {
     const wanted = listFields(settings);
     let fields = wanted;
-    for (let pass = 0; pass < 3; pass++) {
+    for (let pass = 0; pass < 2; pass++) {
       const seen = new Map<string, Listed>();
-      let shifted = false;
       try {
         for await (const page of this.zoho.listChanged({ since, fields })) {
           for (const r of page) {
-            if (seen.has(r.id)) shifted = true;
+            const before = seen.get(r.id);
+            if (before && Date.parse(before.modifiedTime) > Date.parse(r.Modified_Time)) continue;
             seen.set(r.id, listedOf(r, settings, fields === wanted));
           }
         }
       } catch (err) {
         // A custom field that does not exist in this org: list with the standard field only.
-        if (fields !== wanted || !/INVALID_DATA|INVALID_REQUEST|field/i.test(describe(err))) {
-          throw err;
+        if (fields === wanted && /INVALID_DATA|INVALID_REQUEST|field/i.test(describe(err))) {
+          fields = ["Modified_Time"];
+          continue;
         }
-        fields = ["Modified_Time"];
-        pass--;
-        continue;
+        // Zoho refusing new tokens (or wanting a reconnect) stops the run with the reason.
+        throw asRunStop(err, "zoho") ?? err;
       }
-      if (!shifted || pass === 2) {
-        return [...seen.values()].sort((a, b) =>
-          a.modifiedTime === b.modifiedTime
-            ? (a.id < b.id ? -1 : 1)
-            : Date.parse(a.modifiedTime) - Date.parse(b.modifiedTime)
-        );
-      }
+      return [...seen.values()].sort((a, b) =>
+        a.modifiedTime === b.modifiedTime
+          ? (a.id < b.id ? -1 : 1)
+          : Date.parse(a.modifiedTime) - Date.parse(b.modifiedTime)
+      );
     }
     return [];
   }

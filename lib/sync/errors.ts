@@ -33,6 +33,10 @@ export function describe(err: unknown): string {
 export function asRunStop(err: unknown, system: "zoho" | "xero"): RunStop | null {
   if (err instanceof RunStop) return err;
   const e = (err ?? {}) as ClientError;
+  if (e.code === "INVALID_CLIENT") {
+    // A wrong client id or secret: fixed in the environment, not by reconnecting.
+    return new RunStop("failed", describe(err), system);
+  }
   if (system === "xero" && e.kind === "daily_limit") {
     return new RunStop(
       "paused",
@@ -42,6 +46,10 @@ export function asRunStop(err: unknown, system: "zoho" | "xero"): RunStop | null
   }
   if (system === "xero" && e.kind === "auth") {
     return new RunStop("failed", `Xero needs to be reconnected: ${describe(err)}`, "xero");
+  }
+  if (system === "zoho" && e.code === "TOKEN_RATE_LIMITED") {
+    // Every further call would ask Zoho for a token again and extend its block.
+    return new RunStop("paused", `Paused: ${describe(err)}`, "zoho");
   }
   if (system === "zoho" && (e.code === "RECONNECT_REQUIRED" || e.code === "NOT_CONNECTED")) {
     return new RunStop("failed", `Zoho CRM needs to be reconnected: ${describe(err)}`, "zoho");

@@ -260,6 +260,8 @@ export class XeroClient {
       ...(token?.expiresAt ? { tokenExpiresAt: new Date(token.expiresAt).toISOString() } : {}),
     };
     if (token?.failure) return { ...base, state: "error", message: token.failure };
+    const wrongClient = await this.tokens.clientProblem(token);
+    if (wrongClient) return { ...base, state: "error", message: wrongClient };
     const limiter = tenant.success ? existingLimiter(this.apiUrl, tenant.data.tenantId) : undefined;
     const day = limiter?.dayLeft();
     return {

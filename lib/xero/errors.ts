@@ -14,6 +14,8 @@ export class XeroError extends Error {
   readonly retryAfterMs?: number;
   /** The limit named by X-Rate-Limit-Problem on a 429 ("minute", "day", "concurrent"). */
   readonly problem?: string;
+  /** A stable name for errors a caller treats specially ("INVALID_CLIENT": a wrong client secret). */
+  readonly code?: string;
 
   constructor(
     message: string,
@@ -23,6 +25,7 @@ export class XeroError extends Error {
       retryable?: boolean;
       retryAfterMs?: number;
       problem?: string;
+      code?: string;
     },
   ) {
     super(message);
@@ -33,6 +36,7 @@ export class XeroError extends Error {
       (init.kind === "rate_limit" || init.kind === "server" || init.kind === "network");
     this.retryAfterMs = init.retryAfterMs;
     this.problem = init.problem;
+    this.code = init.code;
   }
 }
 

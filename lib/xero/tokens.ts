@@ -20,6 +20,13 @@ const storedSchema = z.object({
   claim: z.object({ by: z.string(), until: z.number() }).optional(),
   /** Xero refused this refresh token (invalid_grant): reconnecting is the only way on. */
   failure: z.string().optional(),
+  /**
+   * Xero refused the client id or secret (invalid_client) that hash to `client`: the refresh
+   * token was not spent and stays; fixing XERO_CLIENT_ID/SECRET (another hash) clears it.
+   */
+  clientFailure: z.object({ client: z.string(), message: z.string() }).optional(),
+  /** sha256 of the XERO_REFRESH_TOKEN this token set descends from: that seed is spent. */
+  seedHash: z.string().optional(),
 });
 export type StoredXeroToken = z.infer<typeof storedSchema>;
 
@@ -32,8 +39,18 @@ const tokenResponse = z.object({
 
 /** Refresh this long before expiry, so a token never expires mid-batch. */
 const EARLY_MS = 60_000;
-const CLAIM_MS = 30_000;
 const FETCH_TIMEOUT_MS = 20_000;
+const TOKEN_ATTEMPTS = 3;
+/** Back-off before attempt n (n ≥ 2) of a token call. */
+const tokenBackoffMs = (attempt: number) => 200 * 2 ** attempt;
+/**
+ * A refresh claim outlives the slowest token call (every attempt timing out, plus back-off) with
+ * a margin, so no other instance spends the same refresh token while one is still in flight.
+ */
+const TOKEN_CALL_MAX_MS = TOKEN_ATTEMPTS * FETCH_TIMEOUT_MS +
+  Array.from({ length: TOKEN_ATTEMPTS - 1 }, (_, i) => tokenBackoffMs(i + 2))
+    .reduce((a, b) => a + b, 0);
+const CLAIM_MS = TOKEN_CALL_MAX_MS + 30_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -88,8 +105,9 @@ export class XeroTokens {
   private async obtain(rejected?: string): Promise<string> {
     const { kv, secrets } = this.opts;
     const key = keys.xeroToken();
-    // Bounded: a claim lasts CLAIM_MS, and we poll about every 100 ms.
-    for (let round = 0; round < 400; round++) {
+    // Bounded: a claim lasts CLAIM_MS (longer than any token call), and we poll about every 100 ms.
+    const giveUp = Date.now() + CLAIM_MS + 5_000;
+    for (let round = 0; round < 10_000 && Date.now() < giveUp; round++) {
       const entry = await kv.get(key);
       if (entry.value === null) {
         if (!await this.seedUsable()) throw notConnected();
@@ -99,6 +117,24 @@ export class XeroTokens {
       const parsed = storedSchema.safeParse(entry.value);
       if (!parsed.success) throw notConnected("the stored Xero token is unreadable");
       const v = parsed.data;
+      if (v.clientFailure && v.clientFailure.client === await this.clientHash()) {
+        // Same wrong client id or secret: fails fast, and the stored refresh token stays.
+        throw invalidClient(v.clientFailure.message);
+      }
+      if (v.failure) {
+        // An operator may have put a fresh XERO_REFRESH_TOKEN in the environment since; the one
+        // this token set came from is spent and would only fail again.
+        const seed = this.opts.refreshTokenSeed;
+        if (
+          seed && seed !== await secrets.decrypt(v.refreshToken) &&
+          await sha256Hex(seed) !== v.seedHash
+        ) {
+          await this.seed(entry.versionstamp);
+          continue;
+        }
+        throw new XeroError(v.failure, { status: 400, kind: "auth", retryable: false });
+      }
+      // After a failure the stored access token is the one that led to it (refused or expired).
       if (v.accessToken && v.expiresAt && v.expiresAt - EARLY_MS > Date.now()) {
         const token = await secrets.decrypt(v.accessToken);
         if (token !== rejected) {
@@ -106,15 +142,6 @@ export class XeroTokens {
           this.cache = { token, expiresAt: v.expiresAt };
           return token;
         }
-      }
-      if (v.failure) {
-        // An operator may have put a fresh XERO_REFRESH_TOKEN in the environment since.
-        const seed = this.opts.refreshTokenSeed;
-        if (seed && seed !== await secrets.decrypt(v.refreshToken)) {
-          await this.seed(entry.versionstamp);
-          continue;
-        }
-        throw new XeroError(v.failure, { status: 400, kind: "auth", retryable: false });
       }
       if (v.claim && v.claim.until > Date.now() && v.claim.by !== this.id) {
         await sleep(80 + Math.random() * 60);
@@ -139,10 +166,22 @@ export class XeroTokens {
     return gone !== await sha256Hex(seed);
   }
 
+  /** Names the configured client id and secret without storing either. */
+  private async clientHash(): Promise<string> {
+    return (await sha256Hex(`${this.opts.clientId}:${this.opts.clientSecret}`)).slice(0, 32);
+  }
+
+  /** Why Xero refuses the configured client (for status), if it last did. */
+  async clientProblem(stored: StoredXeroToken | null): Promise<string | undefined> {
+    const f = stored?.clientFailure;
+    return f && f.client === await this.clientHash() ? f.message : undefined;
+  }
+
   private async seed(versionstamp: string | null) {
     const value: StoredXeroToken = {
       refreshToken: await this.opts.secrets.encrypt(this.opts.refreshTokenSeed!),
       updatedAt: Date.now(),
+      seedHash: await sha256Hex(this.opts.refreshTokenSeed!),
     };
     await this.opts.kv.atomic().check({ key: keys.xeroToken(), versionstamp })
       .set(keys.xeroToken(), value).commit();
@@ -158,14 +197,22 @@ export class XeroTokens {
     try {
       res = await this.tokenCall({ grant_type: "refresh_token", refresh_token: old });
     } catch (e) {
-      const failure = e instanceof XeroError && e.kind === "auth" ? e.message : undefined;
+      const wrongClient = e instanceof XeroError && e.code === "INVALID_CLIENT";
+      // A wrong client secret is fixed in the environment: not a dead refresh token.
+      const failure = e instanceof XeroError && e.kind === "auth" && !wrongClient
+        ? e.message
+        : undefined;
+      const clientFailure = wrongClient
+        ? { client: await this.clientHash(), message: (e as XeroError).message }
+        : undefined;
       const cur = await kv.get(key);
       if (cur.versionstamp === versionstamp) {
-        await kv.atomic().check(cur).set(key, { ...v, claim: undefined, failure }).commit();
+        await kv.atomic().check(cur)
+          .set(key, { ...v, claim: undefined, failure, clientFailure }).commit();
       }
       throw e;
     }
-    const next = await this.sealed(res);
+    const next = { ...await this.sealed(res), seedHash: v.seedHash };
     let commit = await kv.atomic().check({ key, versionstamp }).set(key, next).commit();
     if (!commit.ok) {
       // Our claim ran out and the entry changed. Still ours to replace only if it holds the token
@@ -246,8 +293,8 @@ export class XeroTokens {
     }
     const secrets = [...this.seen, ...Object.values(form)];
     let last: XeroError | undefined;
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      if (attempt > 1) await sleep(200 * 2 ** attempt);
+    for (let attempt = 1; attempt <= TOKEN_ATTEMPTS; attempt++) {
+      if (attempt > 1) await sleep(tokenBackoffMs(attempt));
       this.opts.count("token");
       let res: Response;
       try {
@@ -279,14 +326,17 @@ export class XeroTokens {
         continue;
       }
       const code = (body as { error?: unknown })?.error;
+      if ((res.status === 400 || res.status === 401) && code === "invalid_client") {
+        throw invalidClient(
+          "Xero refused the client id or secret (invalid_client): check XERO_CLIENT_ID and XERO_CLIENT_SECRET",
+        );
+      }
       if (res.status === 400 || res.status === 401) {
         throw new XeroError(
           code === "invalid_grant"
             ? form.grant_type === "authorization_code"
               ? "Xero refused the authorization code (invalid_grant): it expired or was used already; connect Xero again"
               : "Xero refused the stored refresh token (invalid_grant): reconnect Xero"
-            : code === "invalid_client"
-            ? "Xero refused the client id or secret (invalid_client): check XERO_CLIENT_ID and XERO_CLIENT_SECRET"
             : redact(
               // Stored as the connection's failure until someone reconnects: say so.
               `Xero token endpoint refused the request (${
@@ -302,6 +352,16 @@ export class XeroTokens {
     }
     throw last!;
   }
+}
+
+/** Kind "auth" so every path stops on it; the code says a restart with fixed env cures it. */
+function invalidClient(message: string) {
+  return new XeroError(message, {
+    status: 400,
+    kind: "auth",
+    retryable: false,
+    code: "INVALID_CLIENT",
+  });
 }
 
 function notConnected(detail = "Xero is not connected") {

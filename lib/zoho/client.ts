@@ -25,7 +25,7 @@ import {
   ZohoId,
   type ZohoListRecord,
 } from "./schemas.ts";
-import { zohoDateTime } from "./time.ts";
+import { zohoDateTime, zohoSeconds } from "./time.ts";
 import { type ConnectionStatus, ZohoTokens } from "./tokens.ts";
 
 export type { ZohoListRecord } from "./schemas.ts";
@@ -63,6 +63,8 @@ export interface ZohoClientOptions {
   timeoutMs?: number;
   /** Requests in flight at once (Zoho allows 5 to 25 per org and app). */
   concurrency?: number;
+  /** How long a refused token mint is remembered without Retry-After (Zoho's 10 minutes). */
+  mintRefusalMs?: number;
 }
 
 export interface ZohoUpdateResult {
@@ -86,6 +88,10 @@ const MODULE_PATH = "/crm/v8/Purchase_Orders";
 const PER_PAGE = 200;
 const PAGE_LIMIT = 2000; // records `page` can reach; beyond, page_token
 const MAX_PAGES = 5000;
+/** Times one second that needed offsets is read again before the listing gives up. */
+const MAX_REREADS = 3;
+/** Records a page may re-read from the one before (the check that offsets did not shift). */
+const OVERLAP_MAX = 12;
 const BATCH_SIZE = 100;
 const MAX_LIST_FIELDS = 50;
 const FIELDS_TTL_MS = 10 * 60_000;
@@ -128,6 +134,7 @@ export class ZohoClient {
       clientId: opts.clientId,
       clientSecret: opts.clientSecret,
       refreshTokenSeed: opts.refreshTokenSeed,
+      mintRefusalMs: opts.mintRefusalMs,
       policy: this.#policy,
       timeoutMs: this.#timeoutMs,
       redactor: this.#redactor,
@@ -137,8 +144,16 @@ export class ZohoClient {
 
   /**
    * Records modified after `since` (strictly, to the second), oldest first, one page (≤ 200) at a
-   * time: `page` for the first 2,000, then `page_token`. `Modified_Time` is always requested; line
-   * items never come with a list. A record is yielded once per Modified_Time.
+   * time; `Modified_Time` is always requested; line items never come with a list. A record is
+   * yielded once per Modified_Time (an edit during the listing yields it again, newer).
+   *
+   * A deletion or an edit during the listing shifts every later offset, so plain `page=2` would
+   * skip a record for good. So each page starts on the last record(s) of the one before (`page`
+   * and `per_page` chosen to overlap): a record there other than the one seen means the offsets
+   * shifted, and the listing goes on as a keyset from the last second read in full
+   * (If-Modified-Since with `sort_by=Modified_Time`; ids already seen are skipped). Past the 2,000
+   * records `page` reaches, a new keyset query starts at the last second seen; only a single second
+   * holding more than that follows `page_token`, and is read again until a pass finds nothing new.
    */
   async *listChanged(opts: { since?: string; fields: string[] }): AsyncGenerator<ZohoListRecord[]> {
     const names = [...new Set(["Modified_Time", ...opts.fields])].filter((f) => f && f !== "id");
@@ -149,39 +164,96 @@ export class ZohoClient {
           `Zoho lists at most ${MAX_LIST_FIELDS} fields per call; ${names.length} were asked for.`,
       });
     }
-    const headers: Record<string, string> = {};
-    if (opts.since !== undefined) headers["If-Modified-Since"] = this.#since(opts.since);
-    const base = {
-      fields: names.join(","),
-      sort_by: "Modified_Time",
-      sort_order: "asc",
-      per_page: String(PER_PAGE),
-    };
+    const base = { fields: names.join(","), sort_by: "Modified_Time", sort_order: "asc" };
     const seen = new Set<string>();
-    let page = 1;
-    let pageToken: string | undefined;
+    // Exclusive lower bound in epoch seconds (If-Modified-Since is strict, to the second).
+    let after = opts.since === undefined ? undefined : zohoSeconds(this.#since(opts.since));
+    // Within one query: the window asked for, and what the previous window held by position.
+    let win: Window = FIRST;
+    let held: { offset: number; ids: string[]; lastSecond: number } | undefined;
+    let firstSecond: number | undefined; // of this query's first record
+    let doubt = false; // a page_token was followed: its stability under deletions is unknown
+    let foundNew = false;
+    let rereads = 0;
+    /** A new query from `second` on (inclusive); reading the same second again is bounded. */
+    const restartAt = (second: number) => {
+      if (second === firstSecond) {
+        if (++rereads > MAX_REREADS) {
+          throw new ZohoError({
+            code: "LIST_UNSTABLE",
+            message:
+              `Zoho list: records kept changing while one second of changes was read ${MAX_REREADS} times; try again.`,
+            retryable: true,
+          });
+        }
+      } else {
+        rereads = 0;
+      }
+      after = second - 1;
+      [win, held, doubt, foundNew, firstSecond] = [FIRST, undefined, false, false, undefined];
+    };
     for (let i = 0; i < MAX_PAGES; i++) {
-      const query: Record<string, string> = pageToken
-        ? { ...base, page_token: pageToken }
-        : { ...base, page: String(page) };
+      const query: Record<string, string> = win.token
+        ? { ...base, per_page: String(PER_PAGE), page_token: win.token }
+        : { ...base, per_page: String(win.perPage), page: String(win.page) };
+      const headers: Record<string, string> = after === undefined
+        ? {}
+        : { "If-Modified-Since": zohoDateTime(after * 1000) };
       const answer = await this.#send("list", "GET", MODULE_PATH, { query, headers });
-      if (answer.status === 204 || answer.status === 304) return;
-      if (answer.status !== 200) throw this.#errorFrom("list", answer);
-      const parsed = ListResponse.safeParse(answer.json);
-      if (!parsed.success) throw this.#unexpected("list", answer);
-      const { data, info } = parsed.data;
+      let data: ZohoListRecord[] = [];
+      let more = false;
+      let nextToken: string | null | undefined;
+      if (answer.status !== 204 && answer.status !== 304) {
+        if (answer.status !== 200) throw this.#errorFrom("list", answer);
+        const parsed = ListResponse.safeParse(answer.json);
+        if (!parsed.success) throw this.#unexpected("list", answer);
+        data = parsed.data.data as ZohoListRecord[];
+        more = parsed.data.info.more_records && data.length > 0;
+        nextToken = parsed.data.info.next_page_token;
+      }
+      const offset = win.token ? undefined : (win.page - 1) * win.perPage;
+      if (held && offset !== undefined) {
+        // The overlap must hold exactly what the previous page held at those positions.
+        const overlap = held.offset + held.ids.length - offset;
+        const now = data.slice(0, overlap).map((r) => r.id);
+        if (now.join() !== held.ids.slice(held.ids.length - overlap).join()) {
+          restartAt(held.lastSecond);
+          continue;
+        }
+      }
       const fresh = data.filter((r) => {
-        const key = `${r.id}@${r.Modified_Time}`;
+        const key = `${r.id}@${zohoSeconds(r.Modified_Time)}`;
         if (seen.has(key)) return false;
         seen.add(key);
         return true;
-      }) as ZohoListRecord[];
-      if (fresh.length > 0) yield fresh;
-      if (!info.more_records || data.length === 0) return;
-      if (!pageToken && page * PER_PAGE < PAGE_LIMIT) {
-        page++;
-      } else if (info.next_page_token) {
-        pageToken = info.next_page_token;
+      });
+      if (fresh.length > 0) {
+        foundNew = true;
+        yield fresh;
+      }
+      if (data.length === 0) {
+        if (doubt && foundNew) restartAt(firstSecond!);
+        else return;
+        continue;
+      }
+      if (offset === 0) firstSecond = zohoSeconds(data[0].Modified_Time);
+      const lastSecond = zohoSeconds(data[data.length - 1].Modified_Time);
+      if (!more) {
+        if (doubt && foundNew) restartAt(firstSecond!);
+        else return;
+        continue;
+      }
+      const next = offset === undefined ? undefined : overlappingWindow(offset + data.length - 1);
+      if (next && offset !== undefined) {
+        held = { offset, ids: data.map((r) => r.id), lastSecond };
+        win = next;
+      } else if (lastSecond > firstSecond!) {
+        // As far as `page` reaches, or past a second read by page_token (again, while that found
+        // new records): go on as a keyset from the last second seen.
+        restartAt(doubt && foundNew ? firstSecond! : lastSecond);
+      } else if (nextToken) {
+        // More than 2,000 records in one second: only page_token gets past them.
+        [held, doubt, win] = [undefined, true, { page: 0, perPage: PER_PAGE, token: nextToken }];
       } else {
         throw new ZohoError({
           code: "PAGINATION_FAILED",
@@ -199,7 +271,9 @@ export class ZohoClient {
   async getPurchaseOrder(id: string): Promise<Record<string, unknown> | null> {
     this.#checkId(id);
     const answer = await this.#send("get", "GET", `${MODULE_PATH}/${id}`, {});
-    if (answer.status === 204 || answer.status === 304 || answer.status === 404) return null;
+    // Not 404: Zoho answers a missing record with 204 (or INVALID_DATA); its 404 is
+    // INVALID_URL_PATTERN (a wrong API domain or path), a failure to show, not a deleted record.
+    if (answer.status === 204 || answer.status === 304) return null;
     if (answer.status === 200) {
       const parsed = GetResponse.safeParse(answer.json);
       if (!parsed.success) throw this.#unexpected("get", answer);
@@ -494,6 +568,30 @@ export class ZohoClient {
       ),
     };
   }
+}
+
+interface Window {
+  page: number;
+  perPage: number;
+  token?: string;
+}
+
+const FIRST: Window = { page: 1, perPage: PER_PAGE };
+
+/**
+ * A `page`/`per_page` window that starts at most OVERLAP_MAX records before `last` (the last
+ * position read) and stays within the 2,000 records `page` reaches; none when no such window is
+ * at least 100 records wide.
+ */
+function overlappingWindow(last: number): Window | undefined {
+  for (let perPage = PER_PAGE; perPage >= 100; perPage--) {
+    const start = last - (last % perPage);
+    const page = start / perPage + 1;
+    if (last - start <= OVERLAP_MAX && start > 0 && page * perPage <= PAGE_LIMIT) {
+      return { page, perPage };
+    }
+  }
+  return undefined;
 }
 
 function isTokenRefused(json: unknown): boolean {

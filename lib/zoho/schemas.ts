@@ -73,6 +73,8 @@ export const StoredConnection = z.object({
   lastErrorCode: z.string().optional(),
   lastErrorAt: z.string().optional(),
   failedClientHash: z.string().optional(),
+  /** ISO time before which no mint is tried (Zoho refused one: too many in its 10-minute window). */
+  retryAfter: z.string().optional(),
   disconnectedAt: z.string().optional(),
   disconnectedSeedHash: z.string().optional(),
 });

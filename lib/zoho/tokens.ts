@@ -2,7 +2,9 @@
  * Zoho OAuth tokens: the connection (refresh token, encrypted in KV) and the access token minted
  * from it, cached in KV until shortly before it expires and shared by every client on the same KV.
  * Zoho allows about 10 mints per refresh token per 10 minutes, so: one mint at a time in process
- * (single flight), a short KV lease across processes, and no retries of a refused refresh token.
+ * (single flight), a KV lease across processes that is renewed for as long as the mint (with its
+ * retries) takes, no retries of a refused refresh token, and a refused mint remembered in KV until
+ * Zoho's window has passed (asking again meanwhile only extends the block).
  */
 import { keys } from "../store/keys.ts";
 import { type Secrets, sha256Hex } from "../secrets.ts";
@@ -25,6 +27,8 @@ export interface TokenDeps {
   policy: RetryPolicy;
   timeoutMs: number;
   redactor: Redactor;
+  /** How long a refused mint is remembered when Zoho gives no Retry-After (default 10 minutes). */
+  mintRefusalMs?: number;
   /** Counts one HTTP call to the accounts server. */
   count: (endpoint: "token" | "revoke") => void;
 }
@@ -48,8 +52,11 @@ export interface ConnectionStatus {
 const inflight = new WeakMap<Deno.Kv, Promise<AccessToken>>();
 
 const EARLY_REFRESH_MS = 5 * 60_000;
+/** The mint lease lasts this long unless renewed; its holder renews it every LEASE_RENEW_MS. */
 const LEASE_MS = 15_000;
-const LEASE_WAIT_MS = 10_000;
+const LEASE_RENEW_MS = 5_000;
+/** Zoho counts mints per refresh token over 10 minutes: a refusal holds at most that long. */
+const MINT_WINDOW_MS = 10 * 60_000;
 const ZOHO_ACCOUNTS =
   /^https:\/\/accounts\.(zoho\.(com|eu|in|com\.au|jp|uk|sa|com\.cn)|zohocloud\.ca)$/;
 
@@ -122,17 +129,23 @@ export class ZohoTokens {
     }
   }
 
-  /** One mint across processes: a short KV lease; the others wait for its token. */
+  /**
+   * One mint across processes: a KV lease, renewed while the mint and its retries run, so nobody
+   * else mints meanwhile; the others wait for its token (or its refusal), never take the lease
+   * from a live holder. A holder that died frees the lease within LEASE_MS.
+   */
   async #mintShared(): Promise<AccessToken> {
     const kv = this.#d.kv;
     const leaseKey = keys.zohoMintLease();
-    const giveUpWaiting = Date.now() + LEASE_WAIT_MS;
-    for (let round = 0; round < 500; round++) {
+    const { attempts, maxDelayMs } = this.#d.policy;
+    const giveUpWaiting = Date.now() + attempts * (this.#d.timeoutMs + maxDelayMs) + LEASE_MS;
+    while (Date.now() < giveUpWaiting) {
+      await this.#throwIfRefused();
       const fresh = await this.#cached();
       if (fresh) return fresh;
       const lease = await kv.get<{ until: number }>(leaseKey);
       const held = typeof lease.value?.until === "number" && lease.value.until > Date.now();
-      if (held && Date.now() < giveUpWaiting) {
+      if (held) {
         await sleep(100);
         continue;
       }
@@ -143,13 +156,25 @@ export class ZohoTokens {
         await sleep(20 + Math.random() * 30);
         continue;
       }
+      let versionstamp = taken.versionstamp;
+      let renewing = Promise.resolve();
+      const renew = setInterval(() => {
+        renewing = renewing.then(async () => {
+          const res = await kv.atomic().check({ key: leaseKey, versionstamp })
+            .set(leaseKey, { until: Date.now() + LEASE_MS }, { expireIn: LEASE_MS }).commit()
+            .catch(() => ({ ok: false as const }));
+          if (res.ok) versionstamp = res.versionstamp;
+        });
+      }, LEASE_RENEW_MS);
       try {
         // Another process may have minted and released the lease between our look at the cache
         // and taking the lease: use its token (two mints per expiry, found by tests/reliability).
         return await this.#cached() ?? await this.#mint();
       } finally {
+        clearInterval(renew);
+        await renewing;
         // Best effort: an unreleased lease simply expires.
-        await kv.atomic().check({ key: leaseKey, versionstamp: taken.versionstamp })
+        await kv.atomic().check({ key: leaseKey, versionstamp })
           .delete(leaseKey).commit().catch(() => {});
       }
     }
@@ -158,6 +183,20 @@ export class ZohoTokens {
       message: "Zoho access token: another process kept the mint lease; try again shortly",
       retryable: true,
     });
+  }
+
+  /** Fails fast while Zoho's refusal to mint is remembered, so nobody extends its block. */
+  async #throwIfRefused(): Promise<void> {
+    const entry = await this.#d.kv.get(keys.zohoToken());
+    const value = StoredConnection.safeParse(entry.value ?? {}).data;
+    const refused = refusedUntil(value);
+    if (refused !== undefined) {
+      throw new ZohoError({
+        code: "TOKEN_RATE_LIMITED",
+        message: value?.lastError ?? rateLimitedMessage("Access Denied", refused),
+        retryable: true,
+      });
+    }
   }
 
   async #mint(): Promise<AccessToken> {
@@ -178,14 +217,33 @@ export class ZohoTokens {
       if (err.code === "RECONNECT_REQUIRED" || err.code === "INVALID_CLIENT") {
         await this.#recordFailure(conn, err);
       }
+      if (err.code === "TOKEN_RATE_LIMITED") {
+        // Remembered before the lease is released, so the processes waiting on it do not ask.
+        const until = Date.now() +
+          (answer.retryAfterMs ?? this.#d.mintRefusalMs ?? MINT_WINDOW_MS);
+        const refused = new ZohoError({
+          code: err.code,
+          message: rateLimitedMessage(data.error, until),
+          status: err.status,
+          retryable: true,
+        });
+        await this.#recordFailure(conn, refused, until);
+        throw refused;
+      }
       throw err;
     }
     const apiDomain = (data.api_domain ?? conn.apiDomain ?? apiDomainFor(conn.accountsUrl))
       .replace(/\/+$/, "");
     const stored = await this.#storeAccess(data.access_token, apiDomain, data.expires_in ?? 3600);
     if (conn.value.lastError || conn.value.apiDomain !== apiDomain) {
-      const { lastError: _e, lastErrorCode: _c, lastErrorAt: _a, failedClientHash: _f, ...rest } =
-        conn.value;
+      const {
+        lastError: _e,
+        lastErrorCode: _c,
+        lastErrorAt: _a,
+        failedClientHash: _f,
+        retryAfter: _r,
+        ...rest
+      } = conn.value;
       await this.#d.kv.atomic()
         .check({ key: keys.zohoToken(), versionstamp: conn.versionstamp })
         .set(keys.zohoToken(), { ...rest, apiDomain }).commit();
@@ -375,18 +433,23 @@ export class ZohoTokens {
     };
   }
 
-  /** Marks this connection failed (for status and fail-fast), unless it was replaced meanwhile. */
-  async #recordFailure(conn: Connection, err: ZohoError): Promise<void> {
+  /**
+   * Marks this connection failed (for status and fail-fast), unless it was replaced meanwhile. A
+   * refused mint (`retryAfter`) keeps the access token: it may still serve until it expires.
+   */
+  async #recordFailure(conn: Connection, err: ZohoError, retryAfter?: number): Promise<void> {
     const value: StoredConnection = {
       ...conn.value,
       lastError: err.message,
       lastErrorCode: err.code,
       lastErrorAt: new Date().toISOString(),
       failedClientHash: err.code === "INVALID_CLIENT" ? await this.#clientHash() : undefined,
+      retryAfter: retryAfter === undefined ? undefined : new Date(retryAfter).toISOString(),
     };
     const key = keys.zohoToken();
-    await this.#d.kv.atomic().check({ key, versionstamp: conn.versionstamp }).set(key, value)
-      .delete(keys.zohoAccessToken()).commit();
+    let op = this.#d.kv.atomic().check({ key, versionstamp: conn.versionstamp }).set(key, value);
+    if (retryAfter === undefined) op = op.delete(keys.zohoAccessToken());
+    await op.commit();
   }
 
   // ---- connecting ----------------------------------------------------------------------------
@@ -513,7 +576,12 @@ export class ZohoTokens {
     };
     if (value.refreshToken) {
       const newSeed = value.source === "env" && seed && seedHash !== value.seedHash;
-      if (value.lastError && !(value.lastErrorCode === "RECONNECT_REQUIRED" && newSeed)) {
+      const refusalOver = value.lastErrorCode === "TOKEN_RATE_LIMITED" &&
+        refusedUntil(value) === undefined;
+      if (
+        value.lastError && !refusalOver &&
+        !(value.lastErrorCode === "RECONNECT_REQUIRED" && newSeed)
+      ) {
         return {
           state: "error",
           message: value.lastError,
@@ -539,6 +607,18 @@ export class ZohoTokens {
     }
     return { state: "not_connected", message: "Zoho is not connected.", accountsUrl };
   }
+}
+
+/** When a remembered refusal to mint ends (ms), or undefined when none holds now. */
+function refusedUntil(value: StoredConnection | undefined): number | undefined {
+  if (value?.lastErrorCode !== "TOKEN_RATE_LIMITED" || !value.retryAfter) return undefined;
+  const until = Date.parse(value.retryAfter);
+  return until > Date.now() ? until : undefined;
+}
+
+function rateLimitedMessage(error: string, until: number): string {
+  return `Zoho refused to issue an access token (${error}: too many requested in 10 minutes); ` +
+    `the app asks again after ${new Date(until).toISOString().slice(11, 16)} UTC.`;
 }
 
 /** The API domain of a data centre, for the rare token answer without api_domain. */

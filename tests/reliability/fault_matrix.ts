@@ -42,7 +42,13 @@ const TIMEOUT_MS = 600;
 const SLOW_MS = 1_500;
 
 export const OVERRIDES: BootOverrides = {
-  zoho: { timeoutMs: TIMEOUT_MS, retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 50 } },
+  // A refused token mint pauses runs for Zoho's 10 minutes (tests/zoho_client_test.ts); here the
+  // reruns must find the fault gone, so the remembered refusal lasts 200 ms.
+  zoho: {
+    timeoutMs: TIMEOUT_MS,
+    retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 50 },
+    mintRefusalMs: 200,
+  },
   xero: { requestTimeoutMs: TIMEOUT_MS, retry: { attempts: 3, maxWaitMs: 2_000 } },
   // Batches of 10: 30 records make three batches, so "middle" and "last" are batch boundaries.
   // A create that got no answer is waited for 1.5 s (not 2 minutes) before it is sent again.
