@@ -87,7 +87,11 @@ Deno.test("Xero refresh: a wrong client secret says check XERO_CLIENT_ID/SECRET,
     await assert.rejects(wrong.currencies(), /XERO_CLIENT_SECRET/);
     assert.equal(sim.counts.token, calls);
     const stored = (await kv.get<{ refreshToken: string }>(keys.xeroToken())).value!;
-    assert.equal(await secrets.decrypt(stored.refreshToken), rotated, "the unspent token stays");
+    assert.equal(
+      await secrets.decrypt(stored.refreshToken, keys.xeroToken()),
+      rotated,
+      "the unspent token stays",
+    );
 
     // The secret is fixed (a restart with the right env): the stored token refreshes, no reconnect.
     const fixed = make();
