@@ -288,3 +288,22 @@ Deno.test("a supplier archived in Xero: its orders go to a live contact in the s
     }
   });
 });
+
+Deno.test("a record read ahead, then synced by the button, is not sent back to its older content", async () => {
+  const orders = makeOrders(4);
+  const [a, b, c] = orders.map((o) => String(o.id));
+  await withStack({ records: orders, overrides: { engine: { batchSize: 2 } } }, async (s) => {
+    await s.run(sync);
+    for (const id of [a, b, c]) s.zohoSim.edit(id, { PO_Number: `PO-V2-${id.slice(-2)}` });
+    // Batch 1's update sits in Xero while batch 2 (with c) is read ahead.
+    s.xeroSim.fault({ endpoint: "invoices.post", kind: "delay", delayMs: 800, times: 1 });
+    const start = await s.engine.startRun(sync, "api");
+    assert.ok(start.started);
+    await sleep(400);
+    s.zohoSim.edit(c, { PO_Number: "PO-V3" });
+    const button = await s.engine.syncPurchaseOrder(c);
+    assert.equal(button.result.outcome, "updated");
+    await start.done;
+    assert.equal(billsOf(s, c)[0].InvoiceNumber, "PO-V3");
+  });
+});

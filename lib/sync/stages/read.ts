@@ -33,7 +33,10 @@ export async function readRecords(
   notFound: Set<string>,
 ): Promise<void> {
   await mapLimit(work.filter((w) => !w.result), PARALLEL_READS, async (w) => {
-    const ahead = prefetched.get(w.id);
+    let ahead = prefetched.get(w.id);
+    // Read ahead before the lock was ours: if another sync finished this record since, read again.
+    const synced = w.state?.syncedAt ? Date.parse(w.state.syncedAt) : 0;
+    if (ahead && synced >= ahead.readAt) ahead = undefined;
     w.readAt = ahead?.readAt ?? Date.now();
     try {
       if (ahead && "error" in ahead && ahead.error !== undefined) throw ahead.error;
