@@ -6,7 +6,10 @@
 import type { Outcome, Run } from "../lib/sync/types.ts";
 import { formatTime, OUTCOME_LABEL, OUTCOME_ORDER } from "./RunParts.tsx";
 
-/** Outcome colours, bottom to top in each bar; failed last so it sits on top and stands out. */
+/**
+ * Outcome colours, bottom to top in each bar; failed last so it sits on top and stands out. The
+ * legend's swatches repeat them in app.css (the CSP allows no inline style).
+ */
 const COLOR: Record<Outcome, string> = {
   created: "#1a7f37",
   updated: "#4c8fd6",
@@ -84,7 +87,7 @@ export function RunChart({ runs }: { runs: Run[] }) {
         <ul class="legend" aria-hidden="true">
           {OUTCOME_ORDER.map((o) => (
             <li>
-              <span class="swatch" style={`background:${COLOR[o]}`} />
+              <span class={`swatch swatch-${o}`} />
               {OUTCOME_LABEL[o]}
             </li>
           ))}
