@@ -31,14 +31,15 @@ export function RunChart({ runs }: { runs: Run[] }) {
   const barW = Math.max(2, slot * 0.7);
   const scale = (H - PAD_TOP - PAD_BOTTOM) / max;
   const withFailures = shown.filter((r) => r.counts.failed > 0).length;
-  const summary =
-    `${shown.length} most recent run${shown.length === 1 ? "" : "s"}, oldest on the ` +
-    `left; ${withFailures} with failed records; at most ${max} records in one run.`;
+  const summary = `${
+    shown.length === 1 ? "The last run" : `The last ${shown.length} runs, oldest on the left`
+  }; ${withFailures} with failed records; at most ${max} records in one run.`;
   return (
     <figure class="card chart" aria-labelledby="chart-h">
-      <h2 id="chart-h">Last {shown.length} runs</h2>
+      <h2 id="chart-h">{shown.length === 1 ? "Last run" : `Last ${shown.length} runs`}</h2>
       <svg
         viewBox={`0 0 ${W} ${H}`}
+        preserveAspectRatio="none"
         role="img"
         aria-labelledby="chart-h chart-desc"
         data-testid="run-chart"
@@ -56,7 +57,8 @@ export function RunChart({ runs }: { runs: Run[] }) {
               </title>
               {parts.length
                 ? parts.map((o) => {
-                  const h = Math.max(1, run.counts[o] * scale);
+                  // A single failure in a big run must still be seen: at least 3 units tall.
+                  const h = Math.max(o === "failed" ? 3 : 1, run.counts[o] * scale);
                   y -= h;
                   return (
                     <rect
