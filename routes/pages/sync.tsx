@@ -7,7 +7,7 @@ import { AutoSyncInputSchema, autoSyncView, saveAutoSync } from "../../lib/sync/
 import { StartRunSchema } from "../../lib/sync/types.ts";
 import type { Assets } from "../assets.ts";
 import { healthBody } from "../health.ts";
-import { type PageContext, type PageEnv, pageGuard, renderPage } from "./shared.tsx";
+import { Flash, type PageContext, type PageEnv, pageGuard, renderPage } from "./shared.tsx";
 
 async function lastSyncText(ctx: AppContext): Promise<string> {
   const w = await ctx.sync.watermark();
@@ -25,7 +25,6 @@ async function homePage(c: PageContext, ctx: AppContext, assets: Assets, error?:
     autoSyncView(ctx.kv, ctx.config.AUTO_SYNC_CRON === "off"),
   ]);
   const csrf = c.get("session")?.csrf ?? "";
-  const notice = c.req.query("notice");
   const active = recent.runs.find((r) => r.status === "running");
   return renderPage(
     c,
@@ -40,9 +39,7 @@ async function homePage(c: PageContext, ctx: AppContext, assets: Assets, error?:
           <strong>Sync Now</strong>. Preview first if you are unsure: it writes nothing.
         </p>
         {error ? <p class="error-box" role="alert">{error}</p> : null}
-        {notice === "auto-sync-saved"
-          ? <p class="flash flash-ok" role="status">Auto sync saved.</p>
-          : null}
+        <Flash code={c.req.query("notice")} />
         {
           /* The form and the aside side by side; a run's progress and results below both, at the
              page's full width (SyncPanel's root is `display: contents`, see app.css). */
