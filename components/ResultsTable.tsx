@@ -5,7 +5,7 @@ import { formatTime, OUTCOME_LABEL, xeroBillUrl, zohoRecordUrl } from "./RunPart
 /** Why the run read this record whatever Zoho showed. */
 export function retriedWords(why: NonNullable<RecordResult["retried"]>): string {
   if (why.via === "webhook") {
-    return `Synced because Zoho's webhook named it (${formatTime(why.since)}).`;
+    return `Synced because it was queued by Zoho's webhook or a retry (${formatTime(why.since)}).`;
   }
   const reason = why.reason ? why.reason.replace(/\.?$/, "") : "an earlier sync left it owed";
   return `Retried: ${reason} (owed since ${formatTime(why.since)}).`;

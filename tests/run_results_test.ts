@@ -143,3 +143,34 @@ Deno.test("the run history shows a chart of the last 30 runs, records by outcome
     await s.close();
   }
 });
+
+Deno.test("a run says which records it read again on purpose and why (retry set, webhook)", async () => {
+  const orders = makeOrders(4);
+  orders[3] = { ...orders[3], Currency: "JPY", PO_Number: "PO-JPY" };
+  const s = await startUiStack({ records: orders });
+  try {
+    const first = await s.run({ window: "all", mode: "create_and_update" });
+    assert.ok(first.results.every((r) => !r.retried), "nothing was owed before the first run");
+    await s.engine.enqueue([String(orders[0].id)]); // as Zoho's webhook does
+    const second = await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    const byId = new Map(second.results.map((r) => [r.purchaseOrderId, r]));
+    const jpy = byId.get(String(orders[3].id))!;
+    assert.equal(jpy.retried?.via, "retry");
+    assert.match(jpy.retried?.reason ?? "", /JPY/, "the reason it failed last time");
+    assert.equal(byId.get(String(orders[0].id))?.retried?.via, "webhook");
+
+    const agent = new Agent(s.url);
+    await agent.login();
+    let { text } = await agent.get(`/runs/${second.id}`);
+    assert.match(text, /2 records were read again on purpose/);
+    assert.match(text, /Retried: [^<]*JPY[^<]*\(owed since \d{4}-/);
+    assert.match(text, /Synced because it was queued by Zoho('|&#39;)s webhook or a retry/);
+    ({ text } = await agent.get(`/runs/${second.id}?retried=1`));
+    assert.deepEqual(rowIds(text).sort(), [String(orders[0].id), String(orders[3].id)].sort());
+    const csv = parseCsv(await (await agent.fetch(`/runs/${second.id}/results.csv`)).text());
+    const jpyRow = csv.find((r) => r[0] === String(orders[3].id))!;
+    assert.match(jpyRow[7], /^Retried: .*JPY/);
+  } finally {
+    await s.close();
+  }
+});

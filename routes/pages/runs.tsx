@@ -231,8 +231,8 @@ async function runPage(c: PageContext, ctx: AppContext, assets: Assets) {
             ? (
               <p class="retried-summary">
                 {found.retried === 1
-                  ? "1 record was read again on purpose (retried, or named by Zoho's webhook): "
-                  : `${found.retried} records were read again on purpose (retried, or named by Zoho's webhook): `}
+                  ? "1 record was read again on purpose (retried, or queued by Zoho's webhook): "
+                  : `${found.retried} records were read again on purpose (retried, or queued by Zoho's webhook): `}
                 {f.retried
                   ? <strong>shown below</strong>
                   : (
