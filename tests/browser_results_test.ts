@@ -132,6 +132,7 @@ Deno.test({
         );
         await page.click("a:has-text('Clear search')");
         assert.equal(await page.locator("table.results tbody tr").count(), 50);
+        await page.screenshot({ path: await artifactPath("run-records.png") });
         const [download] = await Promise.all([
           page.waitForEvent("download"),
           page.click("[data-testid=csv]"),
