@@ -1,6 +1,15 @@
 /** Per-record results of a run: the purchase order, what happened, why, and the bill. */
 import type { RecordResult } from "../lib/sync/types.ts";
-import { OUTCOME_LABEL, xeroBillUrl, zohoRecordUrl } from "./RunParts.tsx";
+import { formatTime, OUTCOME_LABEL, xeroBillUrl, zohoRecordUrl } from "./RunParts.tsx";
+
+/** Why the run read this record whatever Zoho showed. */
+export function retriedWords(why: NonNullable<RecordResult["retried"]>): string {
+  if (why.via === "webhook") {
+    return `Synced because it was queued by Zoho's webhook or a retry (${formatTime(why.since)}).`;
+  }
+  const reason = why.reason ? why.reason.replace(/\.?$/, "") : "an earlier sync left it owed";
+  return `Retried: ${reason} (owed since ${formatTime(why.since)}).`;
+}
 
 function Details({ r }: { r: RecordResult }) {
   // Reasons the message already says are not repeated under it.
@@ -14,6 +23,9 @@ function Details({ r }: { r: RecordResult }) {
             {reasons.map((x, i) => <li key={i}>{x}</li>)}
           </ul>
         )
+        : null}
+      {r.retried
+        ? <div class="retried" data-testid="retried">{retriedWords(r.retried)}</div>
         : null}
       {r.outcome === "failed" && r.failedAt
         ? (

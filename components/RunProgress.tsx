@@ -25,17 +25,31 @@ export function RunProgress({ run }: { run: RunView }) {
       <p class="muted small">
         {MODE_LABEL[run.mode]} · {windowLabel(run.window, run.days)}
       </p>
+      {
+        /* A named progressbar with its values, so a screen reader announces how far it is. */
+      }
       <progress
         class="progress"
+        role="progressbar"
         max={100}
         value={pct ?? undefined}
         aria-label="Sync progress"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={pct ?? undefined}
+        aria-valuetext={pct === null
+          ? "Listing records…"
+          : `${pct} %, ${run.counts.total}${of} records`}
         data-pct={pct ?? ""}
       />
       <p class="progress-text" data-testid="progress-text">
         {running
           ? `${run.counts.total}${of} records done${pct === null ? "" : ` · ${pct} %`}`
           : `${STATUS_LABEL[run.status]}: ${run.counts.total} records · 100 %`}
+      </p>
+      {/* Announced once, when the run is over (not at every poll). */}
+      <p role="status" class="sr-only">
+        {running ? "" : `Sync finished. ${STATUS_LABEL[run.status]}: ${run.counts.total} records.`}
       </p>
       <CountList counts={run.counts} />
       {run.message

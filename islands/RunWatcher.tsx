@@ -25,7 +25,7 @@ export default function RunWatcher(
   }, [initial.id]);
 
   return (
-    <div aria-live="polite">
+    <div>
       <RunProgress run={run} />
       {error ? <p class="notice">{error}</p> : null}
     </div>

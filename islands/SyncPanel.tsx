@@ -8,6 +8,7 @@ import { RunProgress } from "../components/RunProgress.tsx";
 import { ResultsTable } from "../components/ResultsTable.tsx";
 import type { RecordResult } from "../lib/sync/types.ts";
 import { type StartInput, startRun, watchRun } from "./poll.ts";
+import { RUN_FINISHED_EVENT } from "./RecentRuns.tsx";
 
 export interface SyncPanelProps {
   csrf: string;
@@ -64,7 +65,15 @@ export default function SyncPanel(props: SyncPanelProps) {
 
   useEffect(() => {
     if (!runId) return;
-    return watchRun(props.csrf, runId, { intervalMs: pollMs, onRun: setRun, onError: setError });
+    return watchRun(props.csrf, runId, {
+      intervalMs: pollMs,
+      onRun: (next) => {
+        setRun(next);
+        // Other parts of the page ("Recent runs") read the run history again.
+        if (next.status !== "running") dispatchEvent(new CustomEvent(RUN_FINISHED_EVENT));
+      },
+      onError: setError,
+    });
   }, [runId]);
 
   const running = starting || run?.status === "running" || (!!runId && !run);
@@ -144,8 +153,11 @@ export default function SyncPanel(props: SyncPanelProps) {
                 value={days}
                 class="days"
                 aria-label="Number of days"
-                onFocus={() => setWin("last_days")}
-                onInput={(e) => setDays((e.target as HTMLInputElement).value)}
+                onInput={(e) => {
+                  // Typing a number (never merely focusing the box) chooses this window.
+                  setDays((e.target as HTMLInputElement).value);
+                  setWin("last_days");
+                }}
               />
               <span aria-hidden="true">days</span>
             </span>
@@ -190,7 +202,7 @@ export default function SyncPanel(props: SyncPanelProps) {
 
       {runId
         ? (
-          <section class="card" aria-live="polite" aria-labelledby="run-h" data-run-id={runId}>
+          <section class="card run-panel" aria-labelledby="run-h" data-run-id={runId}>
             <h2 id="run-h">
               {run?.mode === "preview" ? "Preview" : "Sync"}{" "}
               {run && run.status !== "running" ? "finished" : "in progress"}

@@ -50,4 +50,8 @@ export const keys = {
   settings: () => ["settings"] as const,
   session: (id: string) => ["sessions", id] as const,
   rateLimit: (bucket: string, window: number) => ["rate_limit", bucket, window] as const,
+
+  // Auto sync set on the sync page (on/off, interval), and the schedule slot the tick last claimed.
+  autoSync: () => ["auto_sync", "settings"] as const,
+  autoSyncLast: () => ["auto_sync", "last"] as const,
 } as const;

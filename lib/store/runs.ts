@@ -43,3 +43,57 @@ export async function getResults(kv: Deno.Kv, runId: string): Promise<RecordResu
   }
   return out;
 }
+
+export interface ResultQuery {
+  outcome?: RecordResult["outcome"] | null;
+  /** PO number (reference) or record id, matched case-insensitively anywhere in it. */
+  q?: string;
+  /** Only records the run read again on purpose (retry set or webhook). */
+  retried?: boolean;
+  offset?: number;
+  limit?: number;
+}
+
+/** Does a result match the outcome filter and the PO-number search? */
+export function resultMatches(r: RecordResult, { outcome, q, retried }: ResultQuery): boolean {
+  if (outcome && r.outcome !== outcome) return false;
+  if (retried && !r.retried) return false;
+  const needle = q?.trim().toLowerCase();
+  if (!needle) return true;
+  return (r.reference ?? "").toLowerCase().includes(needle) || r.purchaseOrderId.includes(needle);
+}
+
+/**
+ * One page of a run's results with the filter applied, how many match in all and how many were
+ * retried. Streams the
+ * run's results, keeping only the page: a 10,000-record run costs one scan, not 10,000 rows held.
+ */
+export async function queryResults(
+  kv: Deno.Kv,
+  runId: string,
+  query: ResultQuery,
+): Promise<{ rows: RecordResult[]; matching: number; retried: number }> {
+  const offset = Math.max(0, query.offset ?? 0);
+  const limit = Math.max(1, query.limit ?? 100);
+  const rows: RecordResult[] = [];
+  let matching = 0;
+  let retried = 0; // in the whole run, whatever the filter
+  for await (const e of kv.list<RecordResult>({ prefix: keys.runResultPrefix(runId) })) {
+    if (e.value.retried) retried++;
+    if (!resultMatches(e.value, query)) continue;
+    if (matching >= offset && rows.length < limit) rows.push(e.value);
+    matching++;
+  }
+  return { rows, matching, retried };
+}
+
+/** Each matching result of a run, in key order, without holding them all. */
+export async function* eachResult(
+  kv: Deno.Kv,
+  runId: string,
+  query: ResultQuery = {},
+): AsyncGenerator<RecordResult> {
+  for await (const e of kv.list<RecordResult>({ prefix: keys.runResultPrefix(runId) })) {
+    if (resultMatches(e.value, query)) yield e.value;
+  }
+}

@@ -17,6 +17,7 @@ import {
   type WriteBackFields,
 } from "./batch.ts";
 import { asRunStop, describe, RunStop } from "./errors.ts";
+import { forcedRecords, markRetried } from "./retried.ts";
 import { fingerprint, listFields, settingsKey } from "./fingerprint.ts";
 import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
 import {
@@ -324,7 +325,8 @@ export class SyncEngine {
 
       const listedIds = new Set(listed.map((l) => l.id));
       // Failed records and webhook ids are fetched whatever their Modified_Time says.
-      const forced = new Set([...await this.retrySet(), ...await this.queued()]);
+      const why = await forcedRecords(this.kv, MODULE);
+      const forced = new Set(why.keys());
       const extra = [...forced].filter((id) => !listedIds.has(id));
       const items: Array<BatchItem & { listed?: Listed }> = [
         ...listed.map((l) => ({
@@ -373,6 +375,7 @@ export class SyncEngine {
         // A read-ahead error must not go unhandled if this batch throws first.
         ahead?.catch(() => {});
         const out = await processBatch(batch, ctx, fetched);
+        markRetried(out.results, why);
         for (const r of out.results) {
           run.counts.total++;
           run.counts[r.outcome]++;

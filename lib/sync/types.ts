@@ -55,6 +55,8 @@ export interface RecordResult {
   warnings?: string[];
   /** Zoho's PO number or subject, for people reading the run. */
   reference?: string;
+  /** Read again whatever Zoho showed: owed from an earlier sync (with why), or named by a webhook. */
+  retried?: { via: "retry" | "webhook"; since: string; reason?: string };
 }
 
 export type RunStatus = "running" | "completed" | "completed_with_errors" | "failed" | "paused";

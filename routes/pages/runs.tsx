@@ -14,14 +14,18 @@ import {
   TRIGGER_LABEL,
   windowLabel,
 } from "../../components/RunParts.tsx";
+import { RunChart } from "../../components/RunChart.tsx";
 import { RunTable } from "../../components/RunTable.tsx";
+import { queryResults } from "../../lib/sync/results.ts";
+import { resultsCsv } from "./runs_csv.ts";
 import type { AppContext } from "../../lib/context.ts";
 import type { Outcome, Run } from "../../lib/sync/types.ts";
 import type { Assets } from "../assets.ts";
 import { Csrf, Flash, type PageContext, type PageEnv, pageGuard, renderPage } from "./shared.tsx";
 
 const RUNS_PER_PAGE = 25;
-const RESULTS_PER_PAGE = 200;
+const RESULTS_PER_PAGE = 100;
+const CHART_RUNS = 30;
 
 function RunSummary({ run }: { run: Run }) {
   return (
@@ -58,10 +62,24 @@ function RunSummary({ run }: { run: Run }) {
   );
 }
 
-function OutcomeFilter(
-  { run, current }: { run: Run; current: Outcome | null },
-) {
-  const base = `/runs/${encodeURIComponent(run.id)}`;
+/** Where the records view goes with these filters (page 0 unless given). */
+function recordsHref(runId: string, f: RecordsFilter, page = 0): string {
+  const params = new URLSearchParams();
+  if (f.outcome) params.set("outcome", f.outcome);
+  if (f.retried) params.set("retried", "1");
+  if (f.q) params.set("q", f.q);
+  if (page > 0) params.set("page", String(page));
+  const qs = params.toString();
+  return `/runs/${encodeURIComponent(runId)}${qs ? `?${qs}` : ""}`;
+}
+
+interface RecordsFilter {
+  outcome: Outcome | null;
+  retried: boolean;
+  q: string;
+}
+
+function OutcomeFilter({ run, f }: { run: Run; f: RecordsFilter }) {
   const link = (href: string, label: string, active: boolean) => (
     <li>
       <a
@@ -73,15 +91,40 @@ function OutcomeFilter(
       </a>
     </li>
   );
+  const keep = { q: f.q, retried: false };
   return (
     <nav aria-label="Filter records by outcome">
       <ul class="filters">
-        {link(base, `All (${run.counts.total})`, current === null)}
+        {link(
+          recordsHref(run.id, { ...keep, outcome: null }),
+          `All (${run.counts.total})`,
+          f.outcome === null && !f.retried,
+        )}
         {OUTCOME_ORDER.map((o) =>
-          link(`${base}?outcome=${o}`, `${OUTCOME_LABEL[o]} (${run.counts[o]})`, current === o)
+          link(
+            recordsHref(run.id, { ...keep, outcome: o }),
+            `${OUTCOME_LABEL[o]} (${run.counts[o]})`,
+            f.outcome === o && !f.retried,
+          )
         )}
       </ul>
     </nav>
+  );
+}
+
+/** Search by PO number (or record id); keeps the outcome filter. */
+function SearchForm({ run, f }: { run: Run; f: RecordsFilter }) {
+  return (
+    <form method="get" action={`/runs/${encodeURIComponent(run.id)}`} role="search">
+      {f.outcome ? <input type="hidden" name="outcome" value={f.outcome} /> : null}
+      {f.retried ? <input type="hidden" name="retried" value="1" /> : null}
+      <span>
+        <label for="records-q">PO number</label>
+        <input id="records-q" name="q" type="search" value={f.q} maxLength={100} />
+      </span>
+      <button type="submit" class="secondary">Find</button>
+      {f.q ? <a href={recordsHref(run.id, { ...f, q: "" })}>Clear search</a> : null}
+    </form>
   );
 }
 
@@ -108,19 +151,34 @@ async function runPage(c: PageContext, ctx: AppContext, assets: Assets) {
       ),
     );
   }
-  const outcome = parseOutcome(c.req.query("outcome"));
-  const page = Math.max(0, Math.floor(Number(c.req.query("page") ?? 0)) || 0);
-  const [settings, all] = await Promise.all([ctx.sync.settings(), ctx.sync.getResults(run.id)]);
-  const filtered = outcome ? all.filter((r) => r.outcome === outcome) : all;
-  const shown = filtered.slice(page * RESULTS_PER_PAGE, (page + 1) * RESULTS_PER_PAGE);
-  const more = filtered.length > (page + 1) * RESULTS_PER_PAGE;
-  const failed = all.some((r) => r.outcome === "failed");
+  const f: RecordsFilter = {
+    outcome: parseOutcome(c.req.query("outcome")),
+    retried: c.req.query("retried") === "1",
+    q: (c.req.query("q") ?? "").trim().slice(0, 100),
+  };
+  const page = Math.min(
+    1_000_000,
+    Math.max(0, Math.floor(Number(c.req.query("page") ?? 0)) || 0),
+  );
+  const [settings, found] = await Promise.all([
+    ctx.sync.settings(),
+    queryResults(ctx.kv, run.id, {
+      ...f,
+      offset: page * RESULTS_PER_PAGE,
+      limit: RESULTS_PER_PAGE,
+    }),
+  ]);
+  const shown = found.rows;
+  const pages = Math.max(1, Math.ceil(found.matching / RESULTS_PER_PAGE));
+  const more = found.matching > (page + 1) * RESULTS_PER_PAGE;
+  const failed = run.counts.failed > 0;
   const running = run.status === "running";
-  const pageLink = (p: number) =>
-    `/runs/${encodeURIComponent(run.id)}?${new URLSearchParams({
-      ...(outcome ? { outcome } : {}),
-      page: String(p),
-    })}`;
+  const pageLink = (p: number) => recordsHref(run.id, f, p);
+  const csvHref = `/runs/${encodeURIComponent(run.id)}/results.csv${
+    recordsHref(run.id, f).replace(/^[^?]*/, "")
+  }`;
+  const first = found.matching ? page * RESULTS_PER_PAGE + 1 : 0;
+  const last = page * RESULTS_PER_PAGE + shown.length;
   return renderPage(
     c,
     assets,
@@ -167,14 +225,54 @@ async function runPage(c: PageContext, ctx: AppContext, assets: Assets) {
             )
             : null}
         </section>
-        <section class="card">
-          <h2>Records</h2>
-          <OutcomeFilter run={run} current={outcome} />
-          <ResultsTable results={shown} zohoRecordUrlBase={settings.zohoRecordUrlBase} />
-          <p class="pager">
-            {page > 0 ? <a href={pageLink(page - 1)}>← Previous {RESULTS_PER_PAGE}</a> : null}
-            {more ? <a href={pageLink(page + 1)}>Next {RESULTS_PER_PAGE} →</a> : null}
+        <section class="card records" aria-labelledby="records-h">
+          <h2 id="records-h">Records</h2>
+          {found.retried
+            ? (
+              <p class="retried-summary">
+                {found.retried === 1
+                  ? "1 record was read again on purpose (retried, or queued by Zoho's webhook): "
+                  : `${found.retried} records were read again on purpose (retried, or queued by Zoho's webhook): `}
+                {f.retried
+                  ? <strong>shown below</strong>
+                  : (
+                    <a href={recordsHref(run.id, { outcome: null, retried: true, q: "" })}>
+                      show {found.retried === 1 ? "it" : "them"} and why
+                    </a>
+                  )}
+              </p>
+            )
+            : null}
+          <OutcomeFilter run={run} f={f} />
+          <div class="results-tools">
+            <SearchForm run={run} f={f} />
+            <a class="button secondary" href={csvHref} download data-testid="csv">
+              Download CSV
+              <span class="sr-only">{` of these ${found.matching} records`}</span>
+            </a>
+          </div>
+          <p class="muted small" data-testid="records-count">
+            {found.matching
+              ? `Records ${first}–${last} of ${found.matching}${f.q ? ` matching “${f.q}”` : ""}${
+                pages > 1 ? ` · page ${page + 1} of ${pages}` : ""
+              }`
+              : f.q
+              ? `No record's PO number matches “${f.q}”.`
+              : ""}
           </p>
+          <ResultsTable results={shown} zohoRecordUrlBase={settings.zohoRecordUrlBase} />
+          {pages > 1
+            ? (
+              <nav class="pager" aria-label="Pages of records">
+                {page > 0
+                  ? <a href={pageLink(page - 1)} rel="prev">← Previous {RESULTS_PER_PAGE}</a>
+                  : null}
+                {more
+                  ? <a href={pageLink(page + 1)} rel="next">Next {RESULTS_PER_PAGE} →</a>
+                  : null}
+              </nav>
+            )
+            : null}
         </section>
       </>
     ),
@@ -192,6 +290,7 @@ export function runRoutes(ctx: AppContext, assets: Assets) {
       } catch {
         list = await ctx.sync.listRuns({ limit: RUNS_PER_PAGE }); // a stale or bad cursor
       }
+      const recent = cursor ? null : await ctx.sync.listRuns({ limit: CHART_RUNS });
       return renderPage(
         c,
         assets,
@@ -204,6 +303,7 @@ export function runRoutes(ctx: AppContext, assets: Assets) {
               Every sync, newest first: from this page, the Zoho button, the schedule and Zoho's
               webhook. Open a run to see each purchase order and its bill.
             </p>
+            {recent ? <RunChart runs={recent.runs} /> : null}
             <RunTable runs={list.runs} />
             <p class="pager">
               {cursor ? <a href="/runs">← Newest runs</a> : null}
@@ -216,6 +316,21 @@ export function runRoutes(ctx: AppContext, assets: Assets) {
       );
     })
     .get("/runs/:id", guard, (c) => runPage(c, ctx, assets))
+    // The run's records for the accountant, with the page's outcome filter and search.
+    .get("/runs/:id/results.csv", guard, async (c) => {
+      const run = await ctx.sync.getRun(c.req.param("id"));
+      if (!run) return c.text("No such run.", 404);
+      const body = resultsCsv(ctx.kv, run.id, {
+        outcome: parseOutcome(c.req.query("outcome")),
+        retried: c.req.query("retried") === "1",
+        q: (c.req.query("q") ?? "").trim().slice(0, 100),
+      });
+      c.header("cache-control", "no-store");
+      return c.body(body, 200, {
+        "content-type": "text/csv; charset=utf-8",
+        "content-disposition": `attachment; filename="run-${run.id}-records.csv"`,
+      });
+    })
     .post("/runs/:id/retry", guard, async (c) => {
       const id = c.req.param("id");
       const run = await ctx.sync.getRun(id);

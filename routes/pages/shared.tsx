@@ -74,6 +74,7 @@ export function pageGuard(ctx: AppContext, assets: Assets) {
 const NOTICES: Record<string, { kind: "ok" | "error"; text: string }> = {
   "logged-out": { kind: "ok", text: "You are logged out." },
   "settings-saved": { kind: "ok", text: "Settings saved. The next run uses them." },
+  "auto-sync-saved": { kind: "ok", text: "Auto sync saved." },
   "contact-saved": { kind: "ok", text: "Vendor link saved. The next run uses it." },
   "contact-removed": { kind: "ok", text: "Vendor link removed." },
   "contact-invalid": {

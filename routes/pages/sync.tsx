@@ -1,13 +1,13 @@
 /** The manual sync page (`/`) and its form's no-JavaScript fallback (`POST /sync`). */
 import { Hono } from "hono";
 import { Island } from "../../components/Island.tsx";
-import { RunTable } from "../../components/RunTable.tsx";
 import { formatTime } from "../../components/RunParts.tsx";
 import type { AppContext } from "../../lib/context.ts";
+import { AutoSyncInputSchema, autoSyncView, saveAutoSync } from "../../lib/sync/auto.ts";
 import { StartRunSchema } from "../../lib/sync/types.ts";
 import type { Assets } from "../assets.ts";
 import { healthBody } from "../health.ts";
-import { type PageContext, type PageEnv, pageGuard, renderPage } from "./shared.tsx";
+import { Flash, type PageContext, type PageEnv, pageGuard, renderPage } from "./shared.tsx";
 
 async function lastSyncText(ctx: AppContext): Promise<string> {
   const w = await ctx.sync.watermark();
@@ -17,12 +17,14 @@ async function lastSyncText(ctx: AppContext): Promise<string> {
 }
 
 async function homePage(c: PageContext, ctx: AppContext, assets: Assets, error?: string) {
-  const [settings, since, recent, health] = await Promise.all([
+  const [settings, since, recent, health, auto] = await Promise.all([
     ctx.sync.settings(),
     lastSyncText(ctx),
     ctx.sync.listRuns({ limit: 5 }),
     healthBody(ctx),
+    autoSyncView(ctx.kv, ctx.config.AUTO_SYNC_CRON === "off"),
   ]);
+  const csrf = c.get("session")?.csrf ?? "";
   const active = recent.runs.find((r) => r.status === "running");
   return renderPage(
     c,
@@ -37,28 +39,32 @@ async function homePage(c: PageContext, ctx: AppContext, assets: Assets, error?:
           <strong>Sync Now</strong>. Preview first if you are unsure: it writes nothing.
         </p>
         {error ? <p class="error-box" role="alert">{error}</p> : null}
-        <div class="layout-2">
-          <div>
-            <Island
-              name="SyncPanel"
-              props={{
-                csrf: c.get("session")?.csrf ?? "",
-                lastSyncText: since,
-                zohoRecordUrlBase: settings.zohoRecordUrlBase,
-                activeRunId: active?.id ?? null,
-              }}
-            />
-          </div>
-          <aside>
+        <Flash code={c.req.query("notice")} />
+        {
+          /* The form and the aside side by side; a run's progress and results below both, at the
+             page's full width (SyncPanel's root is `display: contents`, see app.css). */
+        }
+        <div class="sync-layout">
+          <Island
+            name="SyncPanel"
+            props={{
+              csrf,
+              lastSyncText: since,
+              zohoRecordUrlBase: settings.zohoRecordUrlBase,
+              activeRunId: active?.id ?? null,
+            }}
+          />
+          <aside class="sync-aside" aria-label="Connections and auto sync">
             <Island name="ConnectionStatus" props={{ initial: health }} />
             <p class="small">
               <a href="/connections">Manage connections</a>
             </p>
+            <Island name="AutoSyncSwitch" props={{ csrf, view: auto }} />
           </aside>
         </div>
-        <section class="card">
-          <h2>Recent runs</h2>
-          <RunTable runs={recent.runs} compact />
+        <section class="card" aria-labelledby="recent-h">
+          <h2 id="recent-h">Recent runs</h2>
+          <Island name="RecentRuns" props={{ csrf, initial: recent.runs }} />
           <p class="small">
             <a href="/runs">All runs</a>
           </p>
@@ -90,5 +96,28 @@ export function syncRoutes(ctx: AppContext, assets: Assets) {
         return c.redirect(`/runs/${id}`, 303);
       }
       return c.redirect(id ? `/runs/${id}?notice=busy` : "/runs?notice=busy", 303);
+    })
+    // Auto sync on/off and interval: JSON from the switch island, a form without JavaScript.
+    .post("/auto-sync", guard, async (c) => {
+      const json = (c.req.header("content-type") ?? "").includes("application/json");
+      const wantsJson = json || (c.req.header("accept") ?? "").includes("application/json");
+      const fail = (status: 400 | 409, error: string) =>
+        wantsJson ? c.json({ error }, status) : homePage(c, ctx, assets, error);
+      if (ctx.config.AUTO_SYNC_CRON === "off") {
+        return fail(409, "Auto sync is switched off for this deployment (AUTO_SYNC_CRON=off).");
+      }
+      let body: unknown;
+      try {
+        body = json ? await c.req.json() : await c.req.parseBody();
+      } catch {
+        return fail(400, "The request body could not be read.");
+      }
+      const parsed = AutoSyncInputSchema.safeParse(body);
+      if (!parsed.success) {
+        return fail(400, parsed.error.issues.map((i) => i.message).join("; "));
+      }
+      await saveAutoSync(ctx.kv, parsed.data);
+      if (!wantsJson) return c.redirect("/?notice=auto-sync-saved", 303);
+      return c.json({ view: await autoSyncView(ctx.kv, false) });
     });
 }
