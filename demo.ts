@@ -8,6 +8,7 @@
  * DEMO_KV_PATH (.kv/demo.sqlite, recreated on every start). DENO_KV_PATH is deliberately ignored so
  * the demo can never touch a real store, and the Zoho/Xero variables always point at the simulators.
  */
+import { AUTO_SYNC_TICK, autoSyncTick } from "./lib/sync/auto.ts";
 import { boot } from "./boot.ts";
 import { ConfigError, DEMO_DEFAULTS, loadConfig, processEnv } from "./lib/config.ts";
 import { demoSeed } from "./sandbox/demo_seed.ts";
@@ -140,8 +141,9 @@ async function main() {
   await ctx.zoho.fieldNames();
 
   if (config.AUTO_SYNC_CRON !== "off") {
-    Deno.cron("zoho-xero-auto-sync", config.AUTO_SYNC_CRON, async () => {
-      const start = await ctx.sync.tick("cron");
+    // The same tick as main.ts: the sync page's auto-sync settings decide.
+    Deno.cron("zoho-xero-auto-sync", AUTO_SYNC_TICK, async () => {
+      const start = await autoSyncTick(ctx.kv, ctx.sync);
       if (start.started) await start.done;
     });
   }
