@@ -17,6 +17,7 @@ import {
   type WriteBackFields,
 } from "./batch.ts";
 import { describe, RunStop } from "./errors.ts";
+import { traceRun } from "../telemetry.ts";
 import { fingerprint, listFields, settingsKey } from "./fingerprint.ts";
 import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
 import {
@@ -204,7 +205,7 @@ export class SyncEngine {
       apiCalls: { zoho: 0, xero: 0 },
     };
     await saveRun(this.kv, run);
-    const done = this.execute(run, input);
+    const done = traceRun(run, () => this.execute(run, input));
     this.active.add(done);
     done.finally(() => this.active.delete(done)).catch(() => {});
     return { started: true, runId, done };
