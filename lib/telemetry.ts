@@ -116,7 +116,7 @@ export function countZohoCall(endpoint: string): void {
 }
 
 /**
- * A Xero call through xero-node (axios, not fetch: without this span its requests would not nest).
+ * A Xero call through xero-node (axios; Deno traces its HTTP requests as children of this span).
  * `dayLeft` reads what X-DayLimit-Remaining said afterwards.
  */
 export function xeroCall<T>(

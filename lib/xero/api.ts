@@ -49,7 +49,7 @@ export class XeroApi {
     tenantId: string,
     run: (api: AccountingApi) => Answer<T>,
   ): Promise<T> {
-    // One span per call, attempts inside: xero-node's axios requests make no spans of their own.
+    // One span per logical call (its attempts, token refresh and waits for the limiter inside).
     return xeroCall(
       endpoint,
       () => this.attempts(endpoint, tenantId, run),
