@@ -132,6 +132,7 @@ async function until(what: string, ok: () => boolean, timeoutMs = 20_000): Promi
 Deno.test("telemetry: a run with one failure exports its span tree, counts, metrics and log lines, and no secret", async () => {
   const orders = makeOrders(12, { seed: 18 });
   orders[4].Currency = "XYZ"; // Xero refuses this bill: the organisation does not trade in XYZ
+  orders[2].Add_to_Xero = false; // not eligible: skipped, with its reason class in the metrics
   const world = await sharedWorld(orders);
   const receiver = startReceiver();
   world.xeroSim.setDayLimitRemaining(4000);
@@ -154,8 +155,13 @@ Deno.test("telemetry: a run with one failure exports its span tree, counts, metr
     await leaseFree(world.kv);
     assert.equal(run.status, "completed_with_errors");
     assert.deepEqual(
-      { total: run.counts.total, created: run.counts.created, failed: run.counts.failed },
-      { total: 12, created: 11, failed: 1 },
+      {
+        total: run.counts.total,
+        created: run.counts.created,
+        skipped: run.counts.skipped,
+        failed: run.counts.failed,
+      },
+      { total: 12, created: 10, skipped: 1, failed: 1 },
     );
     const detail = await api(app.url, `/api/sync-runs/${runId}`);
     const failedResult = (detail.json.results as Array<{ outcome: string; message: string }>)
@@ -180,6 +186,7 @@ Deno.test("telemetry: a run with one failure exports its span tree, counts, metr
         status: a["sync.status"],
         total: a["sync.records.total"],
         created: a["sync.records.created"],
+        skipped: a["sync.records.skipped"],
         failed: a["sync.records.failed"],
         zohoCalls: a["sync.calls.zoho"],
         xeroCalls: a["sync.calls.xero"],
@@ -190,7 +197,8 @@ Deno.test("telemetry: a run with one failure exports its span tree, counts, metr
         mode: "create_and_update",
         status: "completed_with_errors",
         total: 12,
-        created: 11,
+        created: 10,
+        skipped: 1,
         failed: 1,
         zohoCalls: run.apiCalls.zoho,
         xeroCalls: run.apiCalls.xero,
@@ -219,7 +227,7 @@ Deno.test("telemetry: a run with one failure exports its span tree, counts, metr
     );
     assert.equal(
       batches.reduce((n, b) => n + Number(attrs(b.attributes)["sync.records.created"] ?? 0), 0),
-      11,
+      10,
     );
     for (const b of batches) {
       const calls = inTrace().filter((s) => batchOf(s)?.spanId === b.spanId).map((s) => s.name);
@@ -241,12 +249,14 @@ Deno.test("telemetry: a run with one failure exports its span tree, counts, metr
     await until(
       "the run's metrics",
       () =>
-        total(m.get("sync.records"), { "sync.outcome": "created" }) === 11 &&
+        total(m.get("sync.records"), { "sync.outcome": "created" }) === 10 &&
         total(m.get("zoho.calls")) === world.zohoSim.totalCalls() &&
         (m.get("sync.run.duration")?.histogram?.dataPoints.length ?? 0) > 0,
     );
     assert.equal(total(m.get("sync.records"), { "sync.outcome": "failed" }), 1);
     assert.equal(total(m.get("sync.records"), { "sync.outcome": "updated" }), 0);
+    assert.equal(total(m.get("sync.records"), { "sync.outcome": "skipped" }), 1);
+    assert.equal(total(m.get("sync.records.skipped"), { "sync.skip_reason": "not_ticked" }), 1);
     assert.equal(total(m.get("sync.failures"), { "sync.failure_class": "xero" }), 1);
     const xeroApiCalls = Object.entries(world.xeroSim.counts)
       .filter(([ep]) => !/^(token|connections|revoc)/.test(ep))
