@@ -7,6 +7,9 @@
  *   deno task bench -- --n 1000         one size (repeat --n, or --n 1000,5000)
  *   options: --vendors 200  --app-scale 2  --naive-scale 100  --no-naive
  *            --zoho-latency 80  --xero-latency 150  --seed 7  --out bench-results.json
+ *   deno task bench -- --telemetry-compare --n 1000
+ *                                       the app alone, once with Deno's OpenTelemetry off and once
+ *                                       on (exporting to a local OTLP sink): calls and CPU per order
  *
  * Time model: the simulators run a clock `scale` times faster than real time (their latency and
  * Xero's minute window both shrink), and the app's Xero limiter gets the matching window. "Xero
@@ -27,6 +30,7 @@ const OptionsSchema = z.object({
   appScale: z.number().min(1).max(1000),
   naiveScale: z.number().min(1).max(1000),
   naive: z.boolean(),
+  telemetryCompare: z.boolean(),
   zohoLatency: z.number().min(0).max(10_000),
   xeroLatency: z.number().min(0).max(10_000),
   seed: z.number().int(),
@@ -41,6 +45,7 @@ function parseArgs(args: string[]): Options {
     appScale: 2,
     naiveScale: 100,
     naive: true,
+    telemetryCompare: false,
     zohoLatency: 80,
     xeroLatency: 150,
     seed: 7,
@@ -61,6 +66,10 @@ function parseArgs(args: string[]): Options {
     if (flag === "--") continue;
     if (flag === "--no-naive") {
       raw.naive = false;
+      continue;
+    }
+    if (flag === "--telemetry-compare") {
+      raw.telemetryCompare = true;
       continue;
     }
     const key = names[flag];
@@ -95,9 +104,90 @@ async function ensureAssets(): Promise<void> {
   if (code !== 0) throw new Error("deno task build failed");
 }
 
+/**
+ * `--telemetry-compare`: OTEL_DENO is read when Deno starts, so each side is this bench in a child
+ * process: the app alone (no naive pass), with OpenTelemetry off, then on and exporting over
+ * OTLP/HTTP JSON to a sink here that reads and drops everything. Same seed, same calls expected.
+ */
+async function compareTelemetry(o: Options) {
+  const exported: Record<string, number> = {};
+  const sink = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    exported[path] = (exported[path] ?? 0) + (await req.arrayBuffer()).byteLength;
+    return Response.json({});
+  });
+  const sinkUrl = `http://127.0.0.1:${(sink.addr as Deno.NetAddr).port}`;
+  const runs: Array<Record<string, unknown>> = [];
+  try {
+    for (const n of o.n) {
+      const side: Record<string, PassResult> = {};
+      for (const k of Object.keys(exported)) delete exported[k];
+      for (const mode of ["off", "on"] as const) {
+        const out = await Deno.makeTempFile({ prefix: "bench-otel-", suffix: ".json" });
+        const env: Record<string, string> = mode === "on"
+          ? {
+            OTEL_DENO: "true",
+            OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+            OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
+          }
+          : { OTEL_DENO: "false" };
+        console.log(`\n${n.toLocaleString("en-US")}: this app, telemetry ${mode}...`);
+        const { code } = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            new URL("bench.ts", ROOT).pathname,
+            ...["--n", String(n), "--no-naive", "--vendors", String(o.vendors)],
+            ...["--app-scale", String(o.appScale), "--seed", String(o.seed)],
+            ...["--zoho-latency", String(o.zohoLatency), "--xero-latency", String(o.xeroLatency)],
+            ...["--out", out],
+          ],
+          cwd: ROOT.pathname,
+          env,
+        }).spawn().status;
+        if (code !== 0) throw new Error(`the telemetry-${mode} pass failed`);
+        side[mode] = JSON.parse(await Deno.readTextFile(out)).runs[0].app;
+        await Deno.remove(out);
+      }
+      const { off, on } = side;
+      const sameCalls = off.zohoTotal === on.zohoTotal && off.xeroTotal === on.xeroTotal;
+      const cpuRatio = on.cpuMsPerOrder / off.cpuMsPerOrder;
+      console.log(
+        [
+          `\n== ${n.toLocaleString("en-US")} purchase orders: telemetry off / on ==`,
+          `Zoho API calls      ${off.zohoTotal} / ${on.zohoTotal}`,
+          `Xero API calls      ${off.xeroTotal} / ${on.xeroTotal}`,
+          `CPU ms per order    ${off.cpuMsPerOrder.toFixed(2)} / ${on.cpuMsPerOrder.toFixed(2)} ` +
+          `(${((cpuRatio - 1) * 100).toFixed(1)} %)`,
+          `wall time, s        ${(off.wallMs / 1000).toFixed(1)} / ${
+            (on.wallMs / 1000).toFixed(1)
+          }`,
+          `peak RSS, MB        ${off.peakRssMb.toFixed(0)} / ${on.peakRssMb.toFixed(0)}`,
+          `exported, bytes     ${JSON.stringify(exported)}`,
+          sameCalls ? "calls unchanged" : "WARNING: the calls differ",
+        ].join("\n"),
+      );
+      runs.push({
+        n,
+        off,
+        on,
+        sameCalls,
+        cpuOverhead: cpuRatio - 1,
+        exportedBytes: { ...exported },
+      });
+    }
+  } finally {
+    await sink.shutdown();
+  }
+  const out = new URL(o.out, `file://${Deno.cwd()}/`);
+  await Deno.writeTextFile(out, JSON.stringify({ telemetryCompare: runs }, null, 2) + "\n");
+  console.log(`\nResults written to ${out.pathname}`);
+}
+
 async function main() {
   const o = parseArgs(Deno.args);
   await ensureAssets();
+  if (o.telemetryCompare) return await compareTelemetry(o);
   const latency = { zoho: o.zohoLatency, xero: o.xeroLatency };
   const started = new Date().toISOString();
   const runs: Array<Record<string, unknown>> = [];

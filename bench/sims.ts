@@ -13,6 +13,8 @@ export async function startSims(opts: SimHostOptions): Promise<SimProcess> {
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
+    // The simulators are not measured: keep them out of a telemetry comparison's load.
+    env: { OTEL_DENO: "false" },
   }).spawn();
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";

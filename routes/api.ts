@@ -4,6 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import type { AppContext } from "../lib/context.ts";
 import { ModeSchema, type RecordResult, StartRunSchema, ZohoIdSchema } from "../lib/sync/types.ts";
+import { traceButton } from "../lib/telemetry.ts";
 import { type ApiEnv, rateLimit, requireToken, requireTokenOrSession } from "./api_auth.ts";
 import { notifyRoutes } from "./notify.ts";
 
@@ -63,10 +64,15 @@ export function apiRoutes(ctx: AppContext) {
     if (!body.ok) return c.json({ error: body.error }, 400);
     const parsed = SyncBodySchema.safeParse(body.value);
     if (!parsed.success) return c.json({ error: zodMessage(parsed.error) }, 400);
-    const { result, notFound } = await ctx.sync.syncPurchaseOrder(id.data, {
-      mode: parsed.data.mode,
-      trigger: "button",
-    });
+    const { result, notFound } = await traceButton(
+      id.data,
+      parsed.data.mode,
+      () =>
+        ctx.sync.syncPurchaseOrder(id.data, {
+          mode: parsed.data.mode,
+          trigger: "button",
+        }),
+    );
     const payload = {
       outcome: result.outcome,
       purchaseOrderId: result.purchaseOrderId,

@@ -4,11 +4,12 @@
  * channel_id}` with the channel token = SYNC_API_TOKEN). Queues the ids and answers 202 at once;
  * a background pass syncs them (and the cron tick, if that pass cannot start).
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import type { AppContext } from "../lib/context.ts";
 import { safeEqual } from "../lib/secrets.ts";
 import { ZohoIdSchema } from "../lib/sync/types.ts";
+import { annotate, traceWebhook } from "../lib/telemetry.ts";
 import { bearerOk } from "./api_auth.ts";
 
 const MAX_IDS = 500;
@@ -34,8 +35,11 @@ const NotifySchema = z.object({
   id: idList.optional(),
 }).refine((v) => v.ids || v.id, { message: "send the record id(s) as `ids` or `id`" });
 
+/** The `sync.webhook` span around each call (lib/telemetry.ts). */
+const webhookSpan: MiddlewareHandler = (c, next) => traceWebhook(() => c.res, next);
+
 export function notifyRoutes(ctx: AppContext) {
-  return new Hono().post("/notify", async (c) => {
+  return new Hono().use("/notify", webhookSpan).post("/notify", async (c) => {
     const type = c.req.header("content-type") ?? "";
     let input: Record<string, unknown>;
     try {
@@ -69,6 +73,7 @@ export function notifyRoutes(ctx: AppContext) {
     }
     if (operation === "delete") return c.json({ queued: 0, note: "deletions need no sync" }, 202);
     const ids = [...new Set([...(parsed.data.ids ?? []), ...(parsed.data.id ?? [])])];
+    annotate({ "sync.webhook.ids": ids.length });
     await ctx.sync.enqueue(ids);
     // Start a pass now; if a run is going on, the queue is taken by the pass that follows it.
     ctx.sync.tick("webhook").then((s) => {

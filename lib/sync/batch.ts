@@ -14,7 +14,8 @@ import { invoiceNumberOf } from "../mapping/mod.ts";
 import { getStates } from "../store/records.ts";
 import { lockRecords } from "./stages/lock.ts";
 import { buildBills, checkEligibility, leaveUnchanged } from "./stages/evaluate.ts";
-import { prefetchRecords, readRecords } from "./stages/read.ts";
+import { prefetchRecords as prefetchStage, readRecords } from "./stages/read.ts";
+import { inBatch, traceBatch } from "../telemetry.ts";
 import { reconcile } from "./stages/reconcile.ts";
 import { recordStates } from "./stages/record.ts";
 import { writeBack } from "./stages/write_back.ts";
@@ -22,7 +23,6 @@ import { writeBills } from "./stages/write.ts";
 import type { RecordResult } from "./types.ts";
 import { type BatchContext, type BatchItem, failure, type Prefetched, type Work } from "./work.ts";
 
-export { prefetchRecords };
 export type { BatchContext, BatchItem, Prefetched };
 export type { WriteBackFields } from "./stages/write_back.ts";
 export { xeroBillUrl, zohoDateTime } from "./work.ts";
@@ -35,10 +35,24 @@ export interface BatchOutput {
   notChanged: string[];
 }
 
-export async function processBatch(
+/** A batch's Zoho reads ahead of it, inside the batch's span (lib/telemetry.ts). */
+export function prefetchRecords(ctx: BatchContext, items: BatchItem[]): Promise<Prefetched> {
+  return inBatch(items, ctx.owner, () => prefetchStage(ctx, items));
+}
+
+/** A batch through the stages, inside its `sync.batch` span (lib/telemetry.ts). */
+export function processBatch(
   items: BatchItem[],
   ctx: BatchContext,
   prefetched: Prefetched = new Map(),
+): Promise<BatchOutput> {
+  return traceBatch(items, ctx.owner, ctx.mode, () => processStages(items, ctx, prefetched));
+}
+
+async function processStages(
+  items: BatchItem[],
+  ctx: BatchContext,
+  prefetched: Prefetched,
 ): Promise<BatchOutput> {
   const out: BatchOutput = { results: [], notFound: new Set(), notChanged: [] };
   if (items.length === 0) return out;

@@ -18,6 +18,7 @@ import {
 } from "./batch.ts";
 import { asRunStop, describe, RunStop } from "./errors.ts";
 import { forcedRecords, markRetried } from "./retried.ts";
+import { traceRun } from "../telemetry.ts";
 import { fingerprint, listFields, settingsKey } from "./fingerprint.ts";
 import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
 import {
@@ -205,7 +206,7 @@ export class SyncEngine {
       apiCalls: { zoho: 0, xero: 0 },
     };
     await saveRun(this.kv, run);
-    const done = this.execute(run, input);
+    const done = traceRun(run, () => this.execute(run, input));
     this.active.add(done);
     done.finally(() => this.active.delete(done)).catch(() => {});
     return { started: true, runId, done };

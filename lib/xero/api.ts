@@ -7,6 +7,7 @@ import type { AccountingApi } from "xero-node";
 import { fromRejection, headerMap, parseRejection, XeroError } from "./errors.ts";
 import { limiterFor, type LimiterOptions, type TenantLimiter } from "./limiter.ts";
 import type { XeroTokens } from "./tokens.ts";
+import { countXeroCall, xeroCall } from "../telemetry.ts";
 
 let xeroNode: Promise<typeof import("xero-node")> | undefined;
 const loadXeroNode = () => (xeroNode ??= import("xero-node"));
@@ -43,7 +44,20 @@ export class XeroApi {
   }
 
   /** One logical call; `endpoint` names it in call counts ("invoices.put", "contacts.get", ...). */
-  async call<T>(
+  call<T>(
+    endpoint: string,
+    tenantId: string,
+    run: (api: AccountingApi) => Answer<T>,
+  ): Promise<T> {
+    // One span per logical call (its attempts, token refresh and waits for the limiter inside).
+    return xeroCall(
+      endpoint,
+      () => this.attempts(endpoint, tenantId, run),
+      () => this.limiter(tenantId).dayLeft(),
+    );
+  }
+
+  private async attempts<T>(
     endpoint: string,
     tenantId: string,
     run: (api: AccountingApi) => Answer<T>,
@@ -60,6 +74,7 @@ export class XeroApi {
       let err: XeroError;
       try {
         this.opts.count(endpoint);
+        countXeroCall(endpoint);
         api.accessToken = token;
         const answer = await withTimeout(run(api), this.opts.timeoutMs);
         limiter.observe(headerMap(answer.response?.headers));

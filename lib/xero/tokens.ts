@@ -9,6 +9,7 @@ import { z } from "zod";
 import type { Secrets } from "../secrets.ts";
 import { keys } from "../store/keys.ts";
 import { errorFromResponse, headerMap, redact, XeroError } from "./errors.ts";
+import { withSpan } from "../telemetry.ts";
 
 const storedSchema = z.object({
   refreshToken: z.string(),
@@ -150,7 +151,7 @@ export class XeroTokens {
       const claimed = await kv.atomic().check(entry)
         .set(key, { ...v, claim: { by: this.id, until: Date.now() + CLAIM_MS } }).commit();
       if (!claimed.ok) continue;
-      return await this.refresh(v, claimed.versionstamp);
+      return await withSpan("xero.token.refresh", {}, () => this.refresh(v, claimed.versionstamp));
     }
     throw new XeroError("Xero token refresh by another instance did not finish in time", {
       status: 0,

@@ -26,6 +26,7 @@ import {
   type ZohoListRecord,
 } from "./schemas.ts";
 import { zohoDateTime, zohoSeconds } from "./time.ts";
+import { countZohoCall, zohoCall } from "../telemetry.ts";
 import { type ConnectionStatus, ZohoTokens } from "./tokens.ts";
 
 export type { ZohoListRecord } from "./schemas.ts";
@@ -408,6 +409,7 @@ export class ZohoClient {
   #count(endpoint: string, api: boolean): void {
     this.calls.byEndpoint[endpoint] = (this.calls.byEndpoint[endpoint] ?? 0) + 1;
     if (api) this.calls.total++;
+    if (api) countZohoCall(endpoint);
   }
 
   #checkId(id: unknown): void {
@@ -430,12 +432,22 @@ export class ZohoClient {
     }
   }
 
+  /** One API request, as one span (lib/telemetry.ts) holding its attempts. */
+  #send(
+    endpoint: Endpoint,
+    method: "GET" | "PUT",
+    path: string,
+    init: { query?: Record<string, string>; body?: unknown; headers?: Record<string, string> },
+  ): Promise<HttpAnswer> {
+    return zohoCall(endpoint, method, path, () => this.#sendAttempts(endpoint, method, path, init));
+  }
+
   /**
    * One API request with its retry budget: a refused access token is re-minted once; 429, 5xx,
    * timeouts, dropped connections and unreadable bodies are retried with back-off. Other answers
    * (2xx, 204, 4xx) are returned for the caller to read.
    */
-  async #send(
+  async #sendAttempts(
     endpoint: Endpoint,
     method: "GET" | "PUT",
     path: string,

@@ -10,6 +10,7 @@ import { keys } from "../store/keys.ts";
 import { type Secrets, sha256Hex } from "../secrets.ts";
 import { giveUp, RECONNECT_MESSAGE, Redactor, ZohoError } from "./errors.ts";
 import { backoffMs, fetchOnce, type HttpAnswer, type RetryPolicy, sleep } from "./http.ts";
+import { withSpan } from "../telemetry.ts";
 import {
   type StoredAccessToken,
   StoredAccessToken as StoredAccessTokenSchema,
@@ -169,7 +170,7 @@ export class ZohoTokens {
       try {
         // Another process may have minted and released the lease between our look at the cache
         // and taking the lease: use its token (two mints per expiry, found by tests/reliability).
-        return await this.#cached() ?? await this.#mint();
+        return await this.#cached() ?? await withSpan("zoho.token.refresh", {}, () => this.#mint());
       } finally {
         clearInterval(renew);
         await renewing;
