@@ -16,6 +16,7 @@ import {
   processBatch,
   type WriteBackFields,
 } from "./batch.ts";
+import { type BillStatusReport, syncBillStatuses } from "./bill_status.ts";
 import { describe, RunStop } from "./errors.ts";
 import { fingerprint, listFields, settingsKey } from "./fingerprint.ts";
 import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
@@ -251,7 +252,30 @@ export class SyncEngine {
 
   /** Cron tick or webhook pass: close dead runs, then sync what changed since the last run. */
   async tick(trigger: "cron" | "webhook"): Promise<StartResult> {
+    // The scheduled tick also brings Xero's side back (bill_status.ts); it never stops the run.
+    if (trigger === "cron") await this.syncBillStatuses({ poll: true }).catch(() => {});
     return await this.startRun({ window: "since_last_sync", mode: "create_and_update" }, trigger);
+  }
+
+  /**
+   * Xero → Zoho (lib/sync/bill_status.ts): the bills a Xero webhook named and, with `poll`, every
+   * bill changed since the last look; their status and payments onto the purchase orders.
+   */
+  syncBillStatuses(opts: { poll: boolean }): Promise<BillStatusReport> {
+    const pass = this.settings().then((settings) =>
+      syncBillStatuses({
+        kv: this.kv,
+        zoho: this.zoho,
+        xero: this.xero,
+        settings,
+        fields: () => this.writeBackFields(settings),
+        lockWaitMs: this.lockWaitMs,
+        lockTtlMs: this.recordLockMs,
+      }, opts)
+    );
+    this.active.add(pass);
+    pass.finally(() => this.active.delete(pass)).catch(() => {});
+    return pass;
   }
 
   /** A run whose process died (no heartbeat, lease gone) is closed; the next run picks up the rest. */
