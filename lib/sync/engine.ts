@@ -18,6 +18,7 @@ import {
 } from "./batch.ts";
 import { type BillStatusReport, syncBillStatuses } from "./bill_status.ts";
 import { describe, RunStop } from "./errors.ts";
+import { queueDeleted } from "./stages/lifecycle.ts";
 import { fingerprint, listFields, settingsKey } from "./fingerprint.ts";
 import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
 import {
@@ -346,6 +347,10 @@ export class SyncEngine {
       const listed = await this.list(since, settings);
       listMs = Date.now() - t0;
 
+      // The scheduled run also takes the orders Zoho lists as deleted (stages/lifecycle.ts).
+      if (run.trigger === "cron" && !preview) {
+        await queueDeleted(this.kv, this.zoho, (ids) => this.enqueue(ids));
+      }
       const listedIds = new Set(listed.map((l) => l.id));
       // Failed records and webhook ids are fetched whatever their Modified_Time says.
       const forced = new Set([...await this.retrySet(), ...await this.queued()]);
