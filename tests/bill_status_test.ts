@@ -211,3 +211,47 @@ Deno.test("500 bills paid while the webhook is down reach Zoho by the next tick:
     assert.equal(s.zohoSim.counts.update ?? 0, 0);
   });
 });
+
+Deno.test("the sandbox Xero's webhook: handshake, then a bill paid on its page shows PAID in Zoho", async () => {
+  const orders = makeOrders(2, { seed: 9 });
+  await withStack({ records: orders }, async (s) => {
+    await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    const hookUrl = `${s.url}/api/xero/webhook`;
+    // A key the app does not know fails Xero's intent-to-receive check; the right one passes.
+    assert.equal(await s.xeroSim.configureWebhook({ url: hookUrl, key: "not-the-key" }), false);
+    assert.equal(await s.xeroSim.configureWebhook({ url: hookUrl, key: KEY }), true);
+    const handshake = s.xeroSim.webhookDeliveries.filter((d) => d.handshake).slice(-4);
+    assert.deepEqual(handshake.map((d) => d.status), [200, 401, 200, 401]);
+
+    const id = String(orders[0].id);
+    const bill = billOf(s, id);
+    for (const action of ["approve", "pay"]) {
+      const res = await fetch(`${s.xeroSim.url}/sandbox/invoices/${bill.InvoiceID}`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: `action=${action}`,
+        redirect: "manual",
+      });
+      await res.body?.cancel();
+      assert.equal(res.status, 303, action);
+    }
+    assert.equal(billOf(s, id).Status, "PAID");
+    await s.xeroSim.flushWebhooks();
+    await s.engine.idle();
+    const po = s.zohoSim.records.get(id)!;
+    assert.equal(po.Xero_Bill_Status, "PAID");
+    assert.equal(po.Xero_Amount_Paid, billOf(s, id).Total);
+    assert.equal(po.Xero_Amount_Due, 0);
+    const sent = s.xeroSim.webhookDeliveries.filter((d) => !d.handshake);
+    assert.ok(sent.length >= 1 && sent.every((d) => d.status === 200), JSON.stringify(sent));
+    // A paid bill cannot be voided from the page.
+    const res = await fetch(`${s.xeroSim.url}/sandbox/invoices/${bill.InvoiceID}`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "action=void",
+      redirect: "manual",
+    });
+    await res.body?.cancel();
+    assert.equal(res.status, 409);
+  });
+});

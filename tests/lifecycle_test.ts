@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { ORG_SETTINGS } from "../sandbox/demo_org.ts";
 import type { RecordResult } from "../lib/sync/types.ts";
+import { SettingsSchema } from "../lib/mapping/settings.ts";
+import { toValues, validate } from "../routes/pages/settings_form.ts";
 import { makeOrders, startStack } from "./helpers.ts";
 
 type Stack = Awaited<ReturnType<typeof startStack>>;
@@ -171,4 +173,28 @@ Deno.test("a deleted order named by Zoho's notification is handled without waiti
   } finally {
     await s.close();
   }
+});
+
+Deno.test("settings: 'leave the bill' by default, Xero's fields named, both editable in the form", () => {
+  const d = SettingsSchema.parse({});
+  assert.deepEqual(d.lifecycle, { deleted: "leave", cancelled: "leave", unticked: "leave" });
+  assert.equal(d.writeBack.fields.billStatus, "Xero_Bill_Status");
+  assert.equal(d.writeBack.fields.amountPaid, "Xero_Amount_Paid");
+  assert.equal(d.writeBack.fields.amountDue, "Xero_Amount_Due");
+  assert.equal(d.writeBack.fields.fullyPaidOn, "Xero_Fully_Paid_On");
+
+  const values = toValues(d);
+  values["lifecycle.cancelled"] = "void_or_delete";
+  values["writeBack.fields.amountPaid"] = "Paid_In_Xero";
+  const ok = validate(values, d);
+  assert.ok(ok.ok);
+  const saved = SettingsSchema.parse(ok.input);
+  assert.equal(saved.lifecycle.cancelled, "void_or_delete");
+  assert.equal(saved.lifecycle.deleted, "leave");
+  assert.equal(saved.writeBack.fields.amountPaid, "Paid_In_Xero");
+
+  values["lifecycle.deleted"] = "burn";
+  const bad = validate(values, d);
+  assert.ok(!bad.ok);
+  assert.ok(bad.errors["lifecycle.deleted"]?.length);
 });
