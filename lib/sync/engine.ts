@@ -347,13 +347,20 @@ export class SyncEngine {
       const listed = await this.list(since, settings);
       listMs = Date.now() - t0;
 
-      // The scheduled run also takes the orders Zoho lists as deleted (stages/lifecycle.ts).
-      if (run.trigger === "cron" && !preview) {
-        await queueDeleted(this.kv, this.zoho, (ids) => this.enqueue(ids));
+      // The scheduled run (and a preview, without keeping anything) also takes the orders Zoho
+      // lists as deleted that still own a bill (stages/lifecycle.ts).
+      const deleted = new Set<string>();
+      if (run.trigger === "cron" || preview) {
+        await queueDeleted(this.kv, this.zoho, {
+          enqueue: preview
+            ? (ids) => void ids.forEach((id) => deleted.add(id))
+            : (ids) => this.enqueue(ids),
+          keepWatermark: preview,
+        }).catch(() => {/* the next tick asks again: the list's watermark did not move */});
       }
       const listedIds = new Set(listed.map((l) => l.id));
       // Failed records and webhook ids are fetched whatever their Modified_Time says.
-      const forced = new Set([...await this.retrySet(), ...await this.queued()]);
+      const forced = new Set([...await this.retrySet(), ...await this.queued(), ...deleted]);
       const extra = [...forced].filter((id) => !listedIds.has(id));
       const items: Array<BatchItem & { listed?: Listed }> = [
         ...listed.map((l) => ({

@@ -241,7 +241,11 @@ export async function closeBills(
 export async function queueDeleted(
   kv: Deno.Kv,
   zoho: ZohoPort,
-  enqueue: (ids: string[]) => Promise<void>,
+  { enqueue, keepWatermark = false }: {
+    enqueue: (ids: string[]) => Promise<void> | void;
+    /** A preview looks without moving the watermark. */
+    keepWatermark?: boolean;
+  },
 ): Promise<number> {
   const mark = (await kv.get<{ value: string }>(keys.deletedWatermark(MODULE))).value;
   const ids: string[] = [];
@@ -257,7 +261,7 @@ export async function queueDeleted(
   const states = await getStates(kv, [...new Set(ids)]);
   const owed = [...states].filter(([, s]) => s.invoiceId && !s.closed).map(([id]) => id);
   if (owed.length) await enqueue(owed);
-  if (newest && newest !== mark?.value) {
+  if (!keepWatermark && newest && newest !== mark?.value) {
     await kv.set(keys.deletedWatermark(MODULE), {
       value: newest,
       movedAt: new Date().toISOString(),
