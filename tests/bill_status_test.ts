@@ -255,3 +255,24 @@ Deno.test("the sandbox Xero's webhook: handshake, then a bill paid on its page s
     assert.equal(res.status, 409);
   });
 });
+
+Deno.test("only the fields that changed are written back", async () => {
+  const orders = makeOrders(1, { seed: 4 });
+  await withStack({ records: orders }, async (s) => {
+    await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    const id = String(orders[0].id);
+    const first = await s.engine.syncBillStatuses({ poll: true });
+    assert.equal(first.written, 1, "the amounts of the new bill");
+    assert.equal(s.zohoSim.records.get(id)!.Xero_Amount_Due, billOf(s, id).Total);
+    // Someone overwrites the amount due in Zoho; Xero's amount does not change afterwards.
+    s.zohoSim.records.set(id, { ...s.zohoSim.records.get(id)!, Xero_Amount_Due: 999 });
+    s.xeroSim.setInvoiceStatus(billOf(s, id).InvoiceID, "AUTHORISED");
+    s.zohoSim.resetCounts();
+    const second = await s.engine.syncBillStatuses({ poll: true });
+    assert.equal(second.written, 1);
+    assert.equal(s.zohoSim.counts.update, 1);
+    const po = s.zohoSim.records.get(id)!;
+    assert.equal(po.Xero_Bill_Status, "AUTHORISED", "the status changed: written");
+    assert.equal(po.Xero_Amount_Due, 999, "the amount due did not change: not written");
+  });
+});

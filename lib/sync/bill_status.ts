@@ -275,21 +275,22 @@ async function onePass(
 }
 
 /**
- * The bills that belong to one of our purchase orders. The bill's Url (our Zoho link) names its
- * record; the record's state must own that InvoiceID. Only bills without a Url make us read every
- * state (a bill whose Url is someone else's is not ours).
+ * The bills that belong to one of our purchase orders. The bill's Url (our link back, the record
+ * id at its end, whatever the link base was then) names its record, whose state must own that
+ * InvoiceID. Only bills without a Url make us read every state (a bill whose Url names no Zoho
+ * record is someone else's).
  */
 async function ours(d: BillStatusDeps, bills: XeroBillSummary[]): Promise<Target[]> {
-  const base = d.settings.zohoRecordUrlBase;
   const accpay = bills.filter((b) => !b.type || b.type === "ACCPAY");
   const byUrl = new Map<string, XeroBillSummary>();
   const noUrl: XeroBillSummary[] = [];
   for (const b of accpay) {
-    if (!b.url) noUrl.push(b);
-    else if (b.url.startsWith(base)) {
-      const id = b.url.slice(base.length).replace(/[/?#].*$/, "");
-      if (ZohoIdSchema.safeParse(id).success) byUrl.set(id, b);
+    if (!b.url) {
+      noUrl.push(b);
+      continue;
     }
+    const id = /(\d{15,20})\/?(?:[?#].*)?$/.exec(b.url)?.[1];
+    if (id && ZohoIdSchema.safeParse(id).success) byUrl.set(id, b);
   }
   const out: Target[] = [];
   const states = await getStates(d.kv, [...byUrl.keys()]);
