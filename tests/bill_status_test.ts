@@ -204,6 +204,8 @@ Deno.test("500 bills paid while the webhook is down reach Zoho by the next tick:
     assert.equal(s.xeroSim.counts["invoices.post"] ?? 0, 0);
     assert.deepEqual(s.zohoSim.workflowTriggers, {});
 
+    const mark = await s.ctx.kv.get(keys.billStatusWatermark(s.xeroSim.tenantId));
+    assert.ok(mark.value, "the safety net keeps its own watermark in KV");
     // The next tick has nothing to write.
     s.zohoSim.resetCounts();
     const next = await s.engine.tick("cron");
