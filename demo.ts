@@ -112,8 +112,11 @@ async function main() {
   await freshKv(kvPath);
   await ensureAssets();
 
+  // The simulated Xero signs its webhooks with this key (any value works: both ends are ours).
+  const webhookKey = Deno.env.get("XERO_WEBHOOK_KEY")?.trim() || crypto.randomUUID();
   const config = loadConfig({
     ...processEnv(),
+    XERO_WEBHOOK_KEY: webhookKey,
     HOST: host,
     PORT: String(appPort),
     APP_BASE_URL: appUrl,
@@ -152,7 +155,22 @@ async function main() {
     { hostname: config.HOST, port: config.PORT, onListen: () => {} },
     booted.app.fetch,
   );
-  printBanner({ appUrl, config, zohoSim, xeroSim, buttonId: seed.expected.eligible[0].id });
+  // Xero → Zoho at once: the simulated Xero's webhook (handshake first) points at this app.
+  const local = `http://${
+    wildcard ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host
+  }:${config.PORT}`;
+  const webhook = await xeroSim.configureWebhook({
+    url: `${local}/api/xero/webhook`,
+    key: webhookKey,
+  });
+  printBanner({
+    appUrl,
+    config,
+    zohoSim,
+    xeroSim,
+    buttonId: seed.expected.eligible[0].id,
+    webhook,
+  });
 
   let stopping = false;
   const stop = async () => {
@@ -178,6 +196,7 @@ function printBanner(o: {
   zohoSim: ZohoSim;
   xeroSim: XeroSim;
   buttonId: string;
+  webhook: boolean;
 }) {
   // Demo values are printed so a new user can log in; values the user chose stay unprinted.
   const password = userSet("ADMIN_PASSWORD")
@@ -192,7 +211,10 @@ function printBanner(o: {
     `  App:             ${o.appUrl}`,
     `  Password:        ${password}`,
     `  Sync API token:  ${token}`,
-    `  Xero (sandbox):  ${o.xeroSim.url}/   the bills in the simulated Xero (read-only page)`,
+    `  Xero (sandbox):  ${o.xeroSim.url}/   the bills in the simulated Xero: approve, pay, void`,
+    `  Xero webhook:    ${
+      o.webhook ? "on: a bill paid there shows as PAID on its purchase order" : "handshake failed"
+    }`,
     `  Zoho (sandbox):  ${o.zohoSim.url}    ${records} purchase orders`,
     `  Auto sync:       ${o.config.AUTO_SYNC_CRON}`,
     "",

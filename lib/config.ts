@@ -32,6 +32,8 @@ const schema = z.object({
   XERO_CLIENT_SECRET: optionalText,
   XERO_REFRESH_TOKEN: optionalText,
   XERO_TENANT_ID: optionalText,
+  /** Xero webhook signing key; without it POST /api/xero/webhook answers 404. */
+  XERO_WEBHOOK_KEY: optionalText,
   AUTO_SYNC_CRON: z.string().trim().default("0 */4 * * *").refine(
     (v) =>
       v === "off" ||

@@ -6,6 +6,7 @@ import type { AppContext } from "../lib/context.ts";
 import { assetRoutes, type Assets } from "./assets.ts";
 import { notFound, onError } from "./errors.tsx";
 import { apiRoutes } from "./api.ts";
+import { xeroWebhookRoutes } from "./xero_webhook.ts";
 import { healthRoutes } from "./health.ts";
 import { pageRoutes } from "./pages.tsx";
 
@@ -60,6 +61,8 @@ export function createApp(ctx: AppContext, assets: Assets) {
   app.use("*", formLimits());
   app.route("/", assetRoutes(assets));
   app.route("/", healthRoutes(ctx));
+  // Before /api, whose rate limit and 16 KB body limit must not refuse Xero (see the module).
+  app.route("/api/xero", xeroWebhookRoutes(ctx));
   app.route("/api", apiRoutes(ctx));
   app.route("/", pageRoutes(ctx, assets));
   app.notFound(notFound(assets));

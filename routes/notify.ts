@@ -67,11 +67,12 @@ export function notifyRoutes(ctx: AppContext) {
     if (!parsed.success) {
       return c.json({ error: parsed.error.issues.map((i) => i.message).join("; ") }, 400);
     }
-    const { module, operation } = parsed.data;
+    const { module } = parsed.data;
     if (module && module !== "Purchase_Orders") {
       return c.json({ error: `Only the Purchase_Orders module is synced, not ${module}.` }, 400);
     }
-    if (operation === "delete") return c.json({ queued: 0, note: "deletions need no sync" }, 202);
+    // A deleted order is queued like any other: the sync finds it gone and deals with its bill
+    // (lib/sync/stages/lifecycle.ts).
     const ids = [...new Set([...(parsed.data.ids ?? []), ...(parsed.data.id ?? [])])];
     annotate({ "sync.webhook.ids": ids.length });
     await ctx.sync.enqueue(ids);

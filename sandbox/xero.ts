@@ -4,8 +4,10 @@
  * grace, the authorize redirect (PKCE checked when a code_challenge was sent, as Xero does),
  * `/connections`, and under `/api.xro/2.0` Contacts, Invoices, Accounts, TaxRates and Currencies
  * with validation, status rules, `summarizeErrors`, `Idempotency-Key` replay and
- * per-organisation rate limits. It counts calls by endpoint and injects faults. `GET /` is a
- * read-only page of each organisation's bills (the demo's "Xero").
+ * per-organisation rate limits. It counts calls by endpoint and injects faults. `GET /` is a page
+ * of each organisation's bills (the demo's "Xero") where a bill can be approved, paid or voided as
+ * an accountant would. With a webhook configured it sends Xero's signed webhooks (the
+ * intent-to-receive handshake first, then INVOICE events, batched).
  *
  * Fault semantics: "429", "500", "503", "malformed" and "invalid_token" answer instead of doing the
  * work; "drop" does the work (a write is stored) and then cuts the connection before the reply,
@@ -55,6 +57,15 @@ export interface XeroSimOptions {
   accessTokenTtlSec?: number;
   /** Refuse a line TaxAmount further than this from the org's own tax (default: take any). */
   taxAmountTolerance?: number;
+  /** Events are gathered this long and sent as one delivery (default 50 ms). */
+  webhookBatchMs?: number;
+}
+
+/** One webhook delivery the simulator made, and the answer it got. */
+export interface XeroWebhookDelivery {
+  status: number;
+  events: number;
+  handshake: boolean;
 }
 
 export type XeroFaultKind =
@@ -105,6 +116,17 @@ export interface XeroSim {
   setDayLimitRemaining(n: number, tenantId?: string): void;
   /** Makes every issued access token expired (the next API call answers 401). */
   expireAccessTokens(): void;
+  /**
+   * Points Xero's webhook at `url`, signed with `key`, and runs the intent-to-receive handshake
+   * (empty deliveries, some signed wrongly): true and enabled only if each got the right answer.
+   * `null` removes the webhook.
+   */
+  configureWebhook(cfg: { url: string; key: string } | null): Promise<boolean>;
+  /** While true, events are lost (the webhook is down or disabled). */
+  webhookDown: boolean;
+  readonly webhookDeliveries: XeroWebhookDelivery[];
+  /** Sends the gathered events now and waits for every delivery under way. */
+  flushWebhooks(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -133,7 +155,7 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
   });
 
 function endpointOf(method: string, path: string): string | null {
-  if (path === "/" || path === "/favicon.ico") return null;
+  if (path === "/" || path === "/favicon.ico" || path.startsWith("/sandbox/")) return null;
   if (path === "/connect/token") return "token";
   if (path === "/connect/revocation") return "revoke";
   if (path === "/identity/connect/authorize") return "authorize";
@@ -669,12 +691,123 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
   const notFound = () =>
     new Response("The resource you're looking for cannot be found", { status: 404 });
 
+  // ---- webhooks ------------------------------------------------------------------------------------
+
+  let hook: { url: string; key: string; enabled: boolean } | null = null;
+  let pendingEvents: Array<Record<string, unknown>> = [];
+  let hookTimer: ReturnType<typeof setTimeout> | undefined;
+  let sequence = 0;
+  const inflight = new Set<Promise<unknown>>();
+  const deliveries: XeroWebhookDelivery[] = [];
+
+  async function signature(body: string, key: string): Promise<string> {
+    const k = await crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(key),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", k, new TextEncoder().encode(body)));
+    return btoa(String.fromCharCode(...mac));
+  }
+
+  /** One POST as Xero sends it; the answer's status (0 when unreachable). */
+  async function deliver(
+    events: Array<Record<string, unknown>>,
+    opts: { wrongKey?: boolean; handshake?: boolean } = {},
+  ): Promise<number> {
+    if (!hook) return 0;
+    const first = sequence + 1;
+    sequence += events.length;
+    const body = JSON.stringify({
+      events,
+      firstEventSequence: events.length ? first : 0,
+      lastEventSequence: events.length ? sequence : 0,
+      entropy: crypto.randomUUID().replaceAll("-", "").toUpperCase(),
+    });
+    const key = opts.wrongKey ? `${hook.key}-wrong` : hook.key;
+    let status = 0;
+    try {
+      const res = await fetch(hook.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-xero-signature": await signature(body, key),
+        },
+        body,
+        signal: AbortSignal.timeout(5000),
+      });
+      const text = await res.text();
+      // Xero wants an empty body (and counts anything else as a failed delivery).
+      status = text === "" ? res.status : -res.status;
+    } catch {
+      status = 0;
+    }
+    deliveries.push({ status, events: events.length, handshake: !!opts.handshake });
+    return status;
+  }
+
+  function flushNow(): Promise<void> {
+    clearTimeout(hookTimer);
+    hookTimer = undefined;
+    const events = pendingEvents;
+    pendingEvents = [];
+    if (!events.length || !hook?.enabled) return Promise.resolve();
+    const p = deliver(events).then(() => {});
+    inflight.add(p);
+    p.finally(() => inflight.delete(p));
+    return p;
+  }
+
+  for (const org of orgs.values()) {
+    org.onInvoiceChange = (invoiceId: string, type: "CREATE" | "UPDATE") => {
+      if (!hook?.enabled || sim.webhookDown) return;
+      pendingEvents.push({
+        resourceUrl: `https://api.xero.com/api.xro/2.0/Invoices/${invoiceId}`,
+        resourceId: invoiceId,
+        eventDateUtc: new Date().toISOString(),
+        eventType: type,
+        eventCategory: "INVOICE",
+        tenantId: org.tenantId,
+        tenantType: "ORGANISATION",
+      });
+      hookTimer ??= setTimeout(() => void flushNow(), opts.webhookBatchMs ?? 50);
+    };
+  }
+
+  /** The sandbox page's buttons: approve, pay or void a bill as an accountant would. */
+  async function pageAction(req: Request, id: string): Promise<Response> {
+    const form = new URLSearchParams(await req.text());
+    const action = form.get("action");
+    const holder = [...orgs.values()].find((o) => o.getInvoice(id));
+    const inv = holder?.getInvoice(id);
+    if (!holder || !inv) return new Response("No such bill", { status: 404 });
+    const allowed: Record<string, boolean> = {
+      approve: inv.Status === "DRAFT" || inv.Status === "SUBMITTED",
+      pay: inv.Status === "AUTHORISED",
+      void: inv.Status === "AUTHORISED" && inv.AmountPaid === 0,
+    };
+    if (!action || !allowed[action]) {
+      return new Response(`A ${inv.Status} bill cannot be changed that way`, { status: 409 });
+    }
+    holder.setInvoiceStatus(
+      String(inv.InvoiceID),
+      action === "approve" ? "AUTHORISED" : action === "pay" ? "PAID" : "VOIDED",
+    );
+    return new Response(null, { status: 303, headers: { location: "/" } });
+  }
+
   // ---- server ----------------------------------------------------------------------------------
 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
     const path = url.pathname;
     const ep = endpointOf(req.method, path);
+    const action = /^\/sandbox\/invoices\/([^/]+)$/.exec(path);
+    if (action && req.method === "POST") {
+      return await pageAction(req, decodeURIComponent(action[1]));
+    }
     if (ep === null) {
       return path === "/" && req.method === "GET"
         ? new Response(billsPage(orgs), { headers: { "content-type": "text/html; charset=utf-8" } })
@@ -753,7 +886,32 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
     expireAccessTokens() {
       for (const k of accessTokens.keys()) accessTokens.set(k, 0);
     },
+    async configureWebhook(cfg) {
+      await flushNow();
+      if (!cfg) {
+        hook = null;
+        return false;
+      }
+      hook = { ...cfg, enabled: false };
+      // Intent to receive: right and wrong signatures, in no fixed order, must get 200 and 401.
+      const expected = [200, 401, 200, 401];
+      let ok = true;
+      for (const want of expected) {
+        const got = await deliver([], { wrongKey: want === 401, handshake: true });
+        if (got !== want) ok = false;
+      }
+      hook.enabled = ok;
+      return ok;
+    },
+    webhookDown: false,
+    webhookDeliveries: deliveries,
+    async flushWebhooks() {
+      await flushNow();
+      await Promise.allSettled([...inflight]);
+    },
     async close() {
+      clearTimeout(hookTimer);
+      await Promise.allSettled([...inflight]);
       await server.shutdown();
     },
   };
@@ -783,23 +941,36 @@ function billsPage(orgs: Map<string, SimOrg>): string {
       const link = b.Url && /^https?:\/\//i.test(b.Url)
         ? `<a href="${esc(b.Url)}" rel="noreferrer">source</a>`
         : "";
+      const button = (action: string, label: string) =>
+        `<button name="action" value="${action}">${label}</button>`;
+      const buttons = [
+        b.Status === "DRAFT" || b.Status === "SUBMITTED" ? button("approve", "Approve") : "",
+        b.Status === "AUTHORISED" ? button("pay", "Pay in full") : "",
+        b.Status === "AUTHORISED" && b.AmountPaid === 0 ? button("void", "Void") : "",
+      ].join("");
+      const actions = buttons
+        ? `<form method="post" action="/sandbox/invoices/${
+          encodeURIComponent(b.InvoiceID)
+        }">${buttons}</form>`
+        : "";
       return `<tr><td>${esc(b.InvoiceNumber)}</td><td>${esc(b.Contact.Name)}</td>` +
         `<td>${esc(b.DateString.slice(0, 10))}</td><td class="s-${esc(b.Status)}">${
           esc(b.Status)
         }</td>` +
         `<td class="num">${esc(b.Total.toFixed(2))} ${
           esc(b.CurrencyCode)
-        }</td><td>${link}</td></tr>`;
+        }</td><td>${link}</td><td>${actions}</td></tr>`;
     }).join("\n");
     return `<section><h2>${esc(org.tenantName)}</h2><p>${bills.length} bill(s)</p>
-<table><thead><tr><th>Reference</th><th>Contact</th><th>Date</th><th>Status</th><th>Total</th><th>Link</th></tr></thead>
-<tbody>${rows || '<tr><td colspan="6">No bills yet.</td></tr>'}</tbody></table></section>`;
+<table><thead><tr><th>Reference</th><th>Contact</th><th>Date</th><th>Status</th><th>Total</th><th>Link</th><th>Act as the accountant</th></tr></thead>
+<tbody>${rows || '<tr><td colspan="7">No bills yet.</td></tr>'}</tbody></table></section>`;
   }).join("\n");
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Xero (sandbox) – Bills</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1e2a38}h1{color:#13b5ea}
 table{border-collapse:collapse;width:100%;margin-bottom:2rem}th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid #dde3ea}
 .num{text-align:right;font-variant-numeric:tabular-nums}.s-AUTHORISED{color:#0a7d32}.s-PAID{color:#0a5ad1}.s-VOIDED,.s-DELETED{color:#999;text-decoration:line-through}</style>
-</head><body><h1>Xero <small>(sandbox)</small></h1><p>Bills (Accounts payable), read-only.</p>
+</head><body><h1>Xero <small>(sandbox)</small></h1><p>Bills (Accounts payable). Approve, pay or void a bill as an accountant would: with the
+webhook set up, its purchase order in Zoho shows the change at once (else at the next sync tick).</p>
 ${sections}</body></html>`;
 }

@@ -293,6 +293,8 @@ export class SimOrg {
   private readonly invoices = new Map<string, StoredInvoice>();
   private invoiceSeq = 0;
   connected = true;
+  /** Told of every bill created or changed (sandbox/xero.ts sends Xero's webhooks from it). */
+  onInvoiceChange?: (invoiceId: string, type: "CREATE" | "UPDATE") => void;
   /** null: a line's TaxAmount is taken as given (Xero's documented behaviour); see buildLine. */
   readonly taxAmountTolerance: number | null;
 
@@ -531,6 +533,7 @@ export class SimOrg {
     if (status === "VOIDED" || status === "DELETED") s.inv.AmountDue = 0;
     s.inv.UpdatedDateUTC = msDate(now);
     s.updated = now;
+    this.onInvoiceChange?.(s.inv.InvoiceID, "UPDATE");
   }
 
   /**
@@ -580,6 +583,7 @@ export class SimOrg {
     inv.UpdatedDateUTC = msDate(now);
     this.commitContact(built.contact!, inv.Type);
     this.invoices.set(inv.InvoiceID, { inv, date: built.date!, due: built.due, updated: now });
+    this.onInvoiceChange?.(inv.InvoiceID, "CREATE");
     return { ok: true, json: { ...invoiceJson(inv, unitdp, false), StatusAttributeString: "OK" } };
   }
 
@@ -615,6 +619,7 @@ export class SimOrg {
     inv.UpdatedDateUTC = msDate(now);
     this.commitContact(built.contact!, inv.Type);
     Object.assign(s, { inv, date: built.date!, due: built.due, updated: now });
+    this.onInvoiceChange?.(inv.InvoiceID, "UPDATE");
     return ok(inv, unitdp);
   }
 

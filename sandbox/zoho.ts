@@ -31,6 +31,7 @@ export type ZohoSimEndpoint =
   | "fields"
   | "users"
   | "org"
+  | "deleted"
   | "other";
 
 export type ZohoFaultKind = "429" | "500" | "invalid_token" | "delay" | "drop" | "malformed";
@@ -111,6 +112,8 @@ export interface ZohoSim {
   clientSecret: string;
   refreshToken: string;
   records: Map<string, Record<string, unknown>>;
+  /** Records deleted (`records.delete(id)`), as Zoho's deleted-records list shows them. */
+  deletedRecords: Array<{ id: string; display_name: string; deleted_time: string; type: string }>;
   upsert(record: Record<string, unknown>): void;
   edit(id: string, patch: Record<string, unknown>): void;
   counts: Record<string, number>;
@@ -136,6 +139,7 @@ const API_ENDPOINTS: ZohoSimEndpoint[] = [
   "fields",
   "users",
   "org",
+  "deleted",
   "other",
 ];
 const MODULE = "Purchase_Orders";
@@ -263,6 +267,8 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
   const sameSecondIncluded = opts.ifModifiedSinceSameSecond === "included";
 
   let version = 0; // bumps on every record change; keys the sorted-list cache
+  // A record deleted goes to the recycle bin, which GET /Purchase_Orders/deleted lists.
+  const deletedRecords: ZohoSim["deletedRecords"] = [];
   // Tests may also set or delete records directly: the map itself invalidates the cache.
   class RecordMap extends Map<string, Json> {
     override set(key: string, value: Json): this {
@@ -271,6 +277,15 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
     }
     override delete(key: string): boolean {
       version++;
+      const gone = super.get(key);
+      if (gone) {
+        deletedRecords.push({
+          id: key,
+          display_name: String(gone.Subject ?? key),
+          deleted_time: formatTime(now()),
+          type: "recycle",
+        });
+      }
       return super.delete(key);
     }
     override clear(): void {
@@ -707,6 +722,49 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
     });
   }
 
+  /** GET /Purchase_Orders/deleted: `type`, `page`, `per_page` (≤ 200), `If-Modified-Since`. */
+  function handleDeleted(req: Request, url: URL): Response {
+    const q = url.searchParams;
+    const type = q.get("type") ?? "all";
+    if (!["all", "recycle", "permanent"].includes(type)) {
+      return zohoError(400, "INVALID_DATA", "invalid data", { param: "type" });
+    }
+    const perPage = q.has("per_page") ? Number(q.get("per_page")) : 200;
+    const page = q.has("page") ? Number(q.get("page")) : 1;
+    if (!Number.isInteger(perPage) || perPage < 1 || perPage > 200) {
+      return zohoError(400, "INVALID_DATA", "invalid data", { param: "per_page" });
+    }
+    if (!Number.isInteger(page) || page < 1) {
+      return zohoError(400, "INVALID_DATA", "invalid data", { param: "page" });
+    }
+    const ims = req.headers.get("if-modified-since");
+    const since = ims ? Math.floor(Date.parse(ims) / 1000) : null;
+    if (since !== null && Number.isNaN(since)) {
+      return zohoError(400, "INVALID_DATA", "invalid data", { header: "If-Modified-Since" });
+    }
+    const rows = deletedRecords.filter((d) =>
+      (type === "all" || d.type === type) && (since === null || seconds(d.deleted_time) > since)
+    );
+    const slice = rows.slice((page - 1) * perPage, page * perPage);
+    if (!slice.length) return new Response(null, { status: 204 });
+    return json(200, {
+      data: slice.map((d) => ({
+        deleted_by: { name: user.name, id: user.id },
+        id: d.id,
+        display_name: d.display_name,
+        type: d.type,
+        created_by: { name: user.name, id: user.id },
+        deleted_time: d.deleted_time,
+      })),
+      info: {
+        per_page: perPage,
+        count: slice.length,
+        page,
+        more_records: page * perPage < rows.length,
+      },
+    });
+  }
+
   function handleGet(id: string): Response {
     if (!/^\d+$/.test(id)) {
       return zohoError(400, "INVALID_DATA", "the id given seems to be invalid", {
@@ -915,6 +973,7 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
       if (method === "GET") return "list";
       if (method === "PUT") return "update";
     }
+    if (path === `/crm/v8/${MODULE}/deleted` && method === "GET") return "deleted";
     if (path.startsWith(`/crm/v8/${MODULE}/`) && method === "GET") return "get";
     if (path === "/crm/v8/settings/fields" && method === "GET") return "fields";
     if (path === "/crm/v8/users" && method === "GET") return "users";
@@ -946,6 +1005,8 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
         return handleUsers(url);
       case "org":
         return handleOrg();
+      case "deleted":
+        return handleDeleted(req, url);
     }
     const m = /^\/crm\/v\d+\/([A-Za-z_]+)/.exec(url.pathname);
     if (m && !["settings", "users", "org", MODULE].includes(m[1])) {
@@ -992,6 +1053,7 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
     clientSecret,
     refreshToken: initialRefresh,
     records,
+    deletedRecords,
     upsert,
     edit,
     counts,

@@ -190,6 +190,9 @@ export const DEFAULT_CUSTOM_FIELDS: ZohoFieldSpec[] = [
   { api_name: "Xero_Sync_Status", data_type: "text", field_label: "Xero Sync Status" },
   { api_name: "Xero_Sync_Error", data_type: "textarea", field_label: "Xero Sync Error" },
   { api_name: "Xero_Last_Synced", data_type: "datetime", field_label: "Xero Last Synced" },
+  { api_name: "Xero_Amount_Paid", data_type: "currency", field_label: "Xero Amount Paid" },
+  { api_name: "Xero_Amount_Due", data_type: "currency", field_label: "Xero Amount Due" },
+  { api_name: "Xero_Fully_Paid_On", data_type: "date", field_label: "Xero Fully Paid On" },
 ];
 
 /** Line-item keys: the simulator refuses them in a PUT (REFERENCE: never send them on a write-back). */

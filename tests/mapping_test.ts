@@ -945,8 +945,12 @@ Deno.test("mapping: settings defaults and validation", () => {
         syncStatus: "Xero_Sync_Status",
         syncError: "Xero_Sync_Error",
         lastSynced: "Xero_Last_Synced",
+        amountPaid: "Xero_Amount_Paid",
+        amountDue: "Xero_Amount_Due",
+        fullyPaidOn: "Xero_Fully_Paid_On",
       },
     },
+    lifecycle: { deleted: "leave", cancelled: "leave", unticked: "leave" },
   });
   assert.deepEqual(DEFAULT_SETTINGS, SettingsSchema.parse({}));
   // Partial nested input keeps the other defaults.

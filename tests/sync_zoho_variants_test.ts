@@ -67,7 +67,8 @@ for (const variant of ZOHO_BOUNDARY_VARIANTS) {
       assert.equal(xeroWrites(s), 1);
       assert.ok(s.xeroSim.invoices().some((i) => i.InvoiceNumber === "PO-EDITED"));
 
-      // Deleted in Zoho, then named by a webhook: "no longer exists", never a failure.
+      // Deleted in Zoho, then named by a webhook: never a failure; by default its bill is left
+      // and the run says so (lib/sync/stages/lifecycle.ts).
       const deleted = String(orders[3].id);
       const billBefore = JSON.stringify(
         s.xeroSim.invoices().find((i) => String(i.Url).endsWith(deleted)),
@@ -79,7 +80,9 @@ for (const variant of ZOHO_BOUNDARY_VARIANTS) {
       assert.equal(afterDelete.status, "completed");
       const gone = afterDelete.results.find((r) => r.purchaseOrderId === deleted);
       assert.equal(gone?.outcome, "skipped");
-      assert.deepEqual(gone?.reasons, ["The purchase order no longer exists in Zoho CRM"]);
+      assert.deepEqual(gone?.reasons, [
+        "The purchase order was deleted in Zoho CRM; its bill PO-1004 was left in Xero (setting: leave the bill)",
+      ]);
       assert.equal(xeroWrites(s), 0);
       assert.equal(
         JSON.stringify(s.xeroSim.invoices().find((i) => String(i.Url).endsWith(deleted))),

@@ -55,11 +55,30 @@ const WriteBackFieldsSchema = z.object({
   syncStatus: optionalApiName.default("Xero_Sync_Status"),
   syncError: optionalApiName.default("Xero_Sync_Error"),
   lastSynced: optionalApiName.default("Xero_Last_Synced"),
+  // From Xero's side (lib/sync/bill_status.ts): what the accountants did with the bill.
+  amountPaid: optionalApiName.default("Xero_Amount_Paid"),
+  amountDue: optionalApiName.default("Xero_Amount_Due"),
+  fullyPaidOn: optionalApiName.default("Xero_Fully_Paid_On"),
 });
 
 const WriteBackSchema = z.object({
   enabled: z.boolean().default(true),
   fields: WriteBackFieldsSchema.prefault({}),
+});
+
+/**
+ * What happens to a bill when its purchase order is deleted, cancelled or unticked in Zoho
+ * (lib/sync/stages/lifecycle.ts): "leave" keeps it and says so in the run; "void_or_delete" deletes
+ * a DRAFT or SUBMITTED bill and voids an unpaid AUTHORISED one (a paid bill is never touched).
+ */
+export const LIFECYCLE_ACTIONS = ["leave", "void_or_delete"] as const;
+export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
+const lifecycleAction = z.enum(LIFECYCLE_ACTIONS).default("leave");
+
+const LifecycleSchema = z.object({
+  deleted: lifecycleAction,
+  cancelled: lifecycleAction,
+  unticked: lifecycleAction,
 });
 
 export const SettingsSchema = z.object({
@@ -88,6 +107,8 @@ export const SettingsSchema = z.object({
     .default("https://crm.zoho.com/crm/tab/PurchaseOrders/"),
   /** Used by the sync engine; kept here so the settings page edits one schema. */
   writeBack: WriteBackSchema.prefault({}),
+  /** The bill of a purchase order deleted, cancelled or unticked in Zoho. */
+  lifecycle: LifecycleSchema.prefault({}),
 });
 
 export type Settings = z.output<typeof SettingsSchema>;
@@ -152,6 +173,9 @@ const WRITE_BACK_LABELS: Record<WriteBackKey, string> = {
   syncStatus: "sync status",
   syncError: "sync error",
   lastSynced: "last synced time",
+  amountPaid: "amount paid",
+  amountDue: "amount due",
+  fullyPaidOn: "fully-paid date",
 };
 
 /** What Zoho's field list says of a field (lib/zoho ZohoClient.fieldMetadata). */

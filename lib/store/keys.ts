@@ -40,6 +40,16 @@ export const keys = {
   queue: (module: Module, poId: string) => ["queue", module, poId] as const,
   queuePrefix: (module: Module) => ["queue", module] as const,
 
+  // Xero → Zoho (lib/sync/bill_status.ts): bills a Xero webhook named, waiting to be looked at
+  // (one entry per InvoiceID, so an event delivered twice is stored once); the If-Modified-Since
+  // watermark of the safety-net poll, per organisation; the lease of the pass that works them.
+  xeroEvent: (invoiceId: string) => ["xero_events", invoiceId] as const,
+  xeroEventPrefix: () => ["xero_events"] as const,
+  billStatusWatermark: (tenantId: string) => ["watermark_xero_bills", tenantId] as const,
+  billStatusLease: () => ["bill_status_lease"] as const,
+  // Zoho → Xero lifecycle: the Modified-Since watermark of Zoho's deleted-records list.
+  deletedWatermark: (module: Module) => ["watermark_deleted", module] as const,
+
   // Runs: ids sort by start time, so a reverse list is newest first.
   run: (runId: string) => ["runs", runId] as const,
   runPrefix: () => ["runs"] as const,

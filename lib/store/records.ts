@@ -19,6 +19,10 @@ export interface RecordState {
   settingsKey?: string;
   /** Left unfinished on purpose (a create-only run did not update its bill): not done yet. */
   owed?: boolean;
+  /** Xero's figures last written to Zoho by lib/sync/bill_status.ts (only changes are written). */
+  xeroAmounts?: { amountPaid?: number; amountDue?: number; fullyPaidOn?: string | null };
+  /** What lib/sync/stages/lifecycle.ts did about the bill once the order was deleted in Zoho. */
+  closed?: { case: string; action: string; at: string };
   /** The reasons of the last "skipped" outcome. */
   reasons?: string[];
   syncedAt?: string;

@@ -41,7 +41,8 @@ export async function getResults(kv: Deno.Kv, runId: string): Promise<RecordResu
   for await (const e of kv.list<RecordResult>({ prefix: keys.runResultPrefix(runId) })) {
     out.push(e.value);
   }
-  return out;
+  // A bill deleted, voided or left for a deleted or cancelled order comes first (a stable sort).
+  return out.sort((a, b) => Number(!!b.lifecycle) - Number(!!a.lifecycle));
 }
 
 export interface ResultQuery {

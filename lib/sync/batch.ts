@@ -2,7 +2,7 @@
  * The heart of a sync: a batch of purchase orders (≤ 100) through the stages of lib/sync/stages,
  * each of which keeps one promise of DESIGN §7:
  *
- *   lock → read → evaluate → reconcile → write → write-back → record
+ *   lock → read → evaluate → lifecycle → reconcile → write → write-back → record
  *
  * lock: one writer per record, renewed while alive; read: the record and its lines from Zoho;
  * evaluate: unchanged? eligible? which bill?; reconcile: never a second bill; write: create or
@@ -16,6 +16,7 @@ import { lockRecords } from "./stages/lock.ts";
 import { buildBills, checkEligibility, leaveUnchanged } from "./stages/evaluate.ts";
 import { prefetchRecords as prefetchStage, readRecords } from "./stages/read.ts";
 import { inBatch, traceBatch } from "../telemetry.ts";
+import { closeBills } from "./stages/lifecycle.ts";
 import { reconcile } from "./stages/reconcile.ts";
 import { recordStates } from "./stages/record.ts";
 import { writeBack } from "./stages/write_back.ts";
@@ -80,7 +81,10 @@ async function processStages(
 
     leaveUnchanged(ctx, work, out.notChanged);
     await readRecords(ctx, work.filter((w) => w.locked && !w.unchanged), prefetched, out.notFound);
-    const eligible = await checkEligibility(ctx, work);
+    const checked = await checkEligibility(ctx, work);
+    // Orders deleted, cancelled or unticked with a bill get their own result (stages/lifecycle.ts).
+    await closeBills(ctx, work, out.notFound);
+    const eligible = checked.filter((w) => !w.result);
     await buildBills(ctx, eligible);
     const pending = eligible.filter((w) => !w.result);
     await reconcile(ctx, pending);

@@ -19,6 +19,8 @@ import {
 import { asRunStop, describe, RunStop } from "./errors.ts";
 import { forcedRecords, markRetried } from "./retried.ts";
 import { traceRun } from "../telemetry.ts";
+import { type BillStatusReport, syncBillStatuses } from "./bill_status.ts";
+import { queueDeleted } from "./stages/lifecycle.ts";
 import { fingerprint, listFields, settingsKey } from "./fingerprint.ts";
 import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
 import {
@@ -253,7 +255,30 @@ export class SyncEngine {
 
   /** Cron tick or webhook pass: close dead runs, then sync what changed since the last run. */
   async tick(trigger: "cron" | "webhook"): Promise<StartResult> {
+    // The scheduled tick also brings Xero's side back (bill_status.ts); it never stops the run.
+    if (trigger === "cron") await this.syncBillStatuses({ poll: true }).catch(() => {});
     return await this.startRun({ window: "since_last_sync", mode: "create_and_update" }, trigger);
+  }
+
+  /**
+   * Xero → Zoho (lib/sync/bill_status.ts): the bills a Xero webhook named and, with `poll`, every
+   * bill changed since the last look; their status and payments onto the purchase orders.
+   */
+  syncBillStatuses(opts: { poll: boolean }): Promise<BillStatusReport> {
+    const pass = this.settings().then((settings) =>
+      syncBillStatuses({
+        kv: this.kv,
+        zoho: this.zoho,
+        xero: this.xero,
+        settings,
+        fields: () => this.writeBackFields(settings),
+        lockWaitMs: this.lockWaitMs,
+        lockTtlMs: this.recordLockMs,
+      }, opts)
+    );
+    this.active.add(pass);
+    pass.finally(() => this.active.delete(pass)).catch(() => {});
+    return pass;
   }
 
   /** A run whose process died (no heartbeat, lease gone) is closed; the next run picks up the rest. */
@@ -324,10 +349,21 @@ export class SyncEngine {
       const listed = await this.list(since, settings);
       listMs = Date.now() - t0;
 
+      // The scheduled run (and a preview, without keeping anything) also takes the orders Zoho
+      // lists as deleted that still own a bill (stages/lifecycle.ts).
+      const deleted = new Set<string>();
+      if (run.trigger === "cron" || preview) {
+        await queueDeleted(this.kv, this.zoho, {
+          enqueue: preview
+            ? (ids) => void ids.forEach((id) => deleted.add(id))
+            : (ids) => this.enqueue(ids),
+          keepWatermark: preview,
+        }).catch(() => {/* the next tick asks again: the list's watermark did not move */});
+      }
       const listedIds = new Set(listed.map((l) => l.id));
       // Failed records and webhook ids are fetched whatever their Modified_Time says.
       const why = await forcedRecords(this.kv, MODULE);
-      const forced = new Set(why.keys());
+      const forced = new Set([...why.keys(), ...deleted]);
       const extra = [...forced].filter((id) => !listedIds.has(id));
       const items: Array<BatchItem & { listed?: Listed }> = [
         ...listed.map((l) => ({

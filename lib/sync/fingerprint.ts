@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Settings } from "../mapping/mod.ts";
+import { isCancelled } from "./stages/lifecycle.ts";
 
 // The totals are here because a line edit (quantity, price, discount, tax) nearly always moves one.
 const CONTENT_FIELDS = [
@@ -21,7 +22,13 @@ const CONTENT_FIELDS = [
 ];
 
 export function listFields(settings: Settings): string[] {
-  return ["Modified_Time", settings.vendorField, settings.checkboxField, ...CONTENT_FIELDS];
+  return [
+    "Modified_Time",
+    settings.vendorField,
+    settings.checkboxField,
+    ...CONTENT_FIELDS,
+    "Status",
+  ];
 }
 
 export function fingerprint(record: Record<string, unknown>, settings: Settings): string {
@@ -30,6 +37,8 @@ export function fingerprint(record: Record<string, unknown>, settings: Settings)
     vendor && typeof vendor === "object" ? String(vendor.id ?? "") : "",
     record[settings.checkboxField] === true,
     ...CONTENT_FIELDS.map((f) => record[f] ?? null),
+    // A cancellation matters (stages/lifecycle.ts); other statuses leave the fingerprint as it was.
+    ...(isCancelled(record) ? ["Cancelled"] : []),
   ];
   return createHash("sha256").update(JSON.stringify(values)).digest("hex").slice(0, 16);
 }

@@ -17,6 +17,10 @@ export interface ZohoPort {
     Array<{ id: string; ok: boolean; modifiedTime?: string; code?: string; message?: string }>
   >;
   fieldNames(): Promise<string[]>;
+  /** Records deleted in Zoho (recycle bin or for good) since a moment, page by page. */
+  listDeleted(
+    opts: { since?: string },
+  ): AsyncGenerator<Array<{ id: string; deletedTime?: string }>>;
 }
 
 export type BillResult =
@@ -37,6 +41,12 @@ export interface XeroBillSummary {
   status: string;
   url?: string;
   total?: number;
+  updatedAt?: string;
+  type?: string;
+  amountPaid?: number;
+  amountDue?: number;
+  /** YYYY-MM-DD */
+  fullyPaidOn?: string;
 }
 
 export interface XeroPort {
@@ -61,4 +71,12 @@ export interface XeroPort {
   getBills(invoiceIDs: string[]): Promise<Map<string, XeroBillSummary>>;
   findBills(invoiceNumbers: string[]): Promise<XeroBillSummary[]>;
   listBillsSince(modifiedSince?: Date): AsyncGenerator<XeroBillSummary[]>;
+  /** ACCPAY bills changed since a moment, status and amounts only, 1,000 a page. */
+  listBillChanges(modifiedSince?: Date): AsyncGenerator<XeroBillSummary[]>;
+  /** Status and amounts of the named bills, without lines. */
+  billStates(invoiceIDs: string[]): Promise<Map<string, XeroBillSummary>>;
+  /** Deletes or voids bills, each with Xero's answer (keyed by InvoiceID). */
+  setBillStatuses(
+    changes: Array<{ invoiceID: string; status: "DELETED" | "VOIDED" }>,
+  ): Promise<Map<string, BillResult>>;
 }

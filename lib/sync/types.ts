@@ -44,6 +44,11 @@ export interface BillRef {
   url: string;
 }
 
+/** lib/sync/stages/lifecycle.ts: the order was deleted, cancelled or unticked with a bill. */
+export type LifecycleCase = "deleted" | "cancelled" | "unticked";
+/** What was done about its bill ("none": it was already voided, deleted or not found). */
+export type LifecycleAction = "left" | "deleted" | "voided" | "kept" | "none";
+
 export interface RecordResult {
   purchaseOrderId: string;
   outcome: Outcome;
@@ -57,6 +62,8 @@ export interface RecordResult {
   reference?: string;
   /** Read again whatever Zoho showed: owed from an earlier sync (with why), or named by a webhook. */
   retried?: { via: "retry" | "webhook"; since: string; reason?: string };
+  /** Set on the rows of lib/sync/stages/lifecycle.ts (previews list them first). */
+  lifecycle?: { case: LifecycleCase; action: LifecycleAction };
 }
 
 export type RunStatus = "running" | "completed" | "completed_with_errors" | "failed" | "paused";

@@ -27,8 +27,20 @@ export interface BillsContext {
 
 const str = (v: unknown) => (v === undefined || v === null ? "" : String(v));
 
+/** Xero's "/Date(1700000000000+0000)/" (or an ISO text) → YYYY-MM-DD, else undefined. */
+export function xeroDay(v: unknown): string | undefined {
+  if (v instanceof Date) {
+    return Number.isNaN(v.getTime()) ? undefined : v.toISOString().slice(0, 10);
+  }
+  if (typeof v !== "string" || !v) return undefined;
+  const m = /^\/Date\((-?\d+)([+-]\d{4})?\)\/$/.exec(v);
+  const ms = m ? Number(m[1]) : Date.parse(v);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().slice(0, 10);
+}
+
 export function toSummary(inv: Invoice): BillSummary {
   const updated = inv.updatedDateUTC as unknown;
+  const paidOn = xeroDay(inv.fullyPaidOnDate);
   return {
     invoiceID: str(inv.invoiceID),
     invoiceNumber: str(inv.invoiceNumber),
@@ -40,6 +52,10 @@ export function toSummary(inv: Invoice): BillSummary {
     ...(updated instanceof Date && !Number.isNaN(updated.getTime())
       ? { updatedAt: updated.toISOString() }
       : {}),
+    ...(inv.type ? { type: String(inv.type) } : {}),
+    ...(inv.amountPaid !== undefined ? { amountPaid: Number(inv.amountPaid) } : {}),
+    ...(inv.amountDue !== undefined ? { amountDue: Number(inv.amountDue) } : {}),
+    ...(paidOn ? { fullyPaidOn: paidOn } : {}),
   };
 }
 
@@ -195,6 +211,10 @@ type GetArgs = {
   numbers?: string[];
   searchTerm?: string;
   since?: Date;
+  /** Status and amounts without lines (cheaper answers: egress is billed since 2026). */
+  summaryOnly?: boolean;
+  /** Up to 1,000 (Xero's default is 100). */
+  pageSize?: number;
 };
 
 /** Every page of one invoice query. */
@@ -214,14 +234,14 @@ async function* pages({ api, tenantId }: BillsContext, q: GetArgs): AsyncGenerat
         undefined,
         undefined,
         4,
-        undefined,
-        undefined,
+        q.summaryOnly,
+        q.pageSize,
         q.searchTerm,
       ));
     const list = body.invoices ?? [];
     yield list;
     const count = body.pagination?.pageCount;
-    if (list.length < PAGE || (count !== undefined && page >= count)) return;
+    if (list.length < (q.pageSize ?? PAGE) || (count !== undefined && page >= count)) return;
   }
 }
 
@@ -283,4 +303,99 @@ export async function* listBillsSince(
   for await (const list of pages(ctx, { where: 'Type=="ACCPAY"', since: modifiedSince })) {
     if (list.length) yield list.map(toSummary);
   }
+}
+
+/**
+ * The safety net of the Xero → Zoho direction: ACCPAY bills changed since a moment, status and
+ * amounts only (summaryOnly), 1,000 a page, so a missed webhook costs a call or two.
+ */
+export async function* listBillChanges(
+  ctx: BillsContext,
+  modifiedSince?: Date,
+): AsyncGenerator<BillSummary[]> {
+  const q = { where: 'Type=="ACCPAY"', since: modifiedSince, summaryOnly: true, pageSize: 1000 };
+  for await (const list of pages(ctx, q)) if (list.length) yield list.map(toSummary);
+}
+
+/** Status and amounts of the named bills (about 50 ids a call), without their lines. */
+export async function billStates(
+  ctx: BillsContext,
+  invoiceIDs: string[],
+): Promise<Map<string, BillSummary>> {
+  const wanted = new Map(invoiceIDs.map((id) => [id.toLowerCase(), id]));
+  const out = new Map<string, BillSummary>();
+  for (const ids of groups([...new Set(invoiceIDs)])) {
+    for await (const list of pages(ctx, { ids, summaryOnly: true, pageSize: 1000 })) {
+      for (const inv of list) {
+        const asked = wanted.get(str(inv.invoiceID).toLowerCase());
+        if (asked) out.set(asked, toSummary(inv));
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Deletes (DRAFT, SUBMITTED) or voids (AUTHORISED, unpaid) bills: 50 a POST, with
+ * summarizeErrors=false so each bill gets Xero's own answer.
+ */
+export async function setBillStatuses(
+  ctx: BillsContext,
+  changes: Array<{ invoiceID: string; status: "DELETED" | "VOIDED" }>,
+): Promise<Map<string, BillResult>> {
+  const { api, tenantId } = ctx;
+  const out = new Map<string, BillResult>();
+  for (let i = 0; i < changes.length; i += BATCH) {
+    const batch = changes.slice(i, i + BATCH);
+    const invoices = batch.map((c) => ({
+      invoiceID: c.invoiceID,
+      status: c.status,
+    })) as unknown as Invoice[];
+    const key = await idempotencyKey(`invoices.status ${tenantId}`, invoices);
+    let returned: Invoice[];
+    try {
+      const body = await api.call(
+        "invoices.post",
+        tenantId,
+        (a) => a.updateOrCreateInvoices(tenantId, { invoices }, false, 4, key),
+      );
+      returned = body.invoices ?? [];
+    } catch (e) {
+      const err = e instanceof XeroError ? e : new XeroError(
+        `Xero invoices.post: ${(e as Error).message}`,
+        { status: 0, kind: "server" },
+      );
+      for (const c of batch) {
+        out.set(c.invoiceID, {
+          ok: false,
+          message: err.message,
+          retryable: err.retryable,
+          kind: err.kind,
+        });
+      }
+      continue;
+    }
+    batch.forEach((c, j) => {
+      const inv = returned[j];
+      const messages = (inv?.validationErrors ?? []).map((v) => v.message).filter(Boolean);
+      if (!inv || inv.hasErrors || messages.length) {
+        out.set(c.invoiceID, {
+          ok: false,
+          message: messages.join("; ") || "Xero did not change the bill",
+          retryable: !inv,
+        });
+        return;
+      }
+      out.set(c.invoiceID, {
+        ok: true,
+        invoiceID: c.invoiceID,
+        invoiceNumber: str(inv.invoiceNumber),
+        status: str(inv.status) as XeroInvoiceStatus,
+        total: Number(inv.total ?? 0),
+        subTotal: Number(inv.subTotal ?? 0),
+        totalTax: Number(inv.totalTax ?? 0),
+      });
+    });
+  }
+  return out;
 }

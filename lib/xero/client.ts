@@ -6,7 +6,15 @@ import { z } from "zod";
 import type { Secrets } from "../secrets.ts";
 import { keys } from "../store/keys.ts";
 import { XeroApi } from "./api.ts";
-import { findBills, getBills, listBillsSince, upsertBills } from "./bills.ts";
+import {
+  billStates,
+  findBills,
+  getBills,
+  listBillChanges,
+  listBillsSince,
+  setBillStatuses,
+  upsertBills,
+} from "./bills.ts";
 import {
   cachedContacts,
   type ContactResolution,
@@ -356,6 +364,26 @@ export class XeroClient {
   async *listBillsSince(modifiedSince?: Date): AsyncGenerator<BillSummary[]> {
     const { tenantId } = await this.tenant();
     yield* listBillsSince({ api: this.api, tenantId }, modifiedSince);
+  }
+
+  /** ACCPAY bills changed since a moment: status and amounts, 1,000 a page. */
+  async *listBillChanges(modifiedSince?: Date): AsyncGenerator<BillSummary[]> {
+    const { tenantId } = await this.tenant();
+    yield* listBillChanges({ api: this.api, tenantId }, modifiedSince);
+  }
+
+  /** Status and amounts of the named bills, without their lines. */
+  async billStates(invoiceIDs: string[]): Promise<Map<string, BillSummary>> {
+    const { tenantId } = await this.tenant();
+    return billStates({ api: this.api, tenantId }, invoiceIDs);
+  }
+
+  /** Deletes or voids bills (by InvoiceID), each with Xero's answer. */
+  async setBillStatuses(
+    changes: Array<{ invoiceID: string; status: "DELETED" | "VOIDED" }>,
+  ): Promise<Map<string, BillResult>> {
+    const { tenantId } = await this.tenant();
+    return setBillStatuses({ api: this.api, tenantId }, changes);
   }
 
   // ---- reference lists (settings dropdowns) ----------------------------------------------------

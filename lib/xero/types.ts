@@ -76,6 +76,11 @@ export interface BillSummary {
   currencyCode?: string;
   /** ISO date-time of Xero's last change. */
   updatedAt?: string;
+  type?: string;
+  amountPaid?: number;
+  amountDue?: number;
+  /** YYYY-MM-DD, once the bill is fully paid. */
+  fullyPaidOn?: string;
 }
 
 export type XeroErrorKind =

@@ -83,7 +83,7 @@ export const ZOHO_SCOPES = [
   "ZohoCRM.notifications.ALL",
 ];
 
-type Endpoint = "list" | "get" | "update" | "fields";
+type Endpoint = "list" | "get" | "update" | "fields" | "deleted";
 
 const MODULE_PATH = "/crm/v8/Purchase_Orders";
 const PER_PAGE = 200;
@@ -103,7 +103,16 @@ const LABEL: Record<Endpoint, string> = {
   get: "purchase order fetch",
   update: "write-back",
   fields: "field list",
+  deleted: "deleted records list",
 };
+
+/** One entry of Zoho's deleted-records list (GET /crm/v8/{module}/deleted). */
+const DeletedResponse = z.object({
+  data: z.array(
+    z.looseObject({ id: z.string().regex(/^\d+$/), deleted_time: z.string().nullish() }),
+  ),
+  info: z.looseObject({ more_records: z.boolean().optional() }).optional(),
+});
 
 export class ZohoClient {
   /** HTTP calls this instance made to the CRM API (retries included); token calls only by endpoint. */
@@ -266,6 +275,34 @@ export class ZohoClient {
       code: "PAGINATION_FAILED",
       message: `Zoho list did not end after ${MAX_PAGES} pages.`,
     });
+  }
+
+  /**
+   * Purchase orders deleted since `since` (recycle bin and deleted for good), 200 a page. Zoho
+   * keeps deleted records 60 days, so the list is short and needs no page tokens.
+   */
+  async *listDeleted(
+    opts: { since?: string } = {},
+  ): AsyncGenerator<Array<{ id: string; deletedTime?: string }>> {
+    const headers: Record<string, string> = {};
+    if (opts.since !== undefined) headers["If-Modified-Since"] = this.#since(opts.since);
+    for (let page = 1; page <= PAGE_LIMIT / PER_PAGE; page++) {
+      const query = { type: "all", per_page: String(PER_PAGE), page: String(page) };
+      const answer = await this.#send("deleted", "GET", `${MODULE_PATH}/deleted`, {
+        query,
+        headers,
+      });
+      if (answer.status === 204 || answer.status === 304) return;
+      if (answer.status !== 200) throw this.#errorFrom("deleted", answer);
+      const parsed = DeletedResponse.safeParse(answer.json);
+      if (!parsed.success) throw this.#unexpected("deleted", answer);
+      const rows = parsed.data.data.map((r) => ({
+        id: r.id,
+        ...(r.deleted_time ? { deletedTime: r.deleted_time } : {}),
+      }));
+      if (rows.length) yield rows;
+      if (!parsed.data.info?.more_records || !rows.length) return;
+    }
   }
 
   /** One purchase order with its line items (Purchase_Items), or null when Zoho has no such record. */

@@ -27,6 +27,7 @@ import {
 import {
   checkAgainstSystems,
   type FormValues,
+  LIFECYCLE_CASES,
   rowCount,
   toValues,
   validate,
@@ -360,6 +361,26 @@ function SettingsForm(
             />
           ))}
         </div>
+      </fieldset>
+
+      <fieldset>
+        <legend>Bills of deleted, cancelled or unticked purchase orders</legend>
+        {LIFECYCLE_CASES.map(([key, label]) => (
+          <SelectField
+            name={`lifecycle.${key}`}
+            label={label}
+            value={v(`lifecycle.${key}`)}
+            errors={errors[`lifecycle.${key}`]}
+            options={[
+              { value: "leave", label: "Leave the bill in Xero; the run says so" },
+              {
+                value: "void_or_delete",
+                label:
+                  "Delete a draft bill, void an approved unpaid one (paid bills are never touched)",
+              },
+            ]}
+          />
+        ))}
       </fieldset>
 
       <p>

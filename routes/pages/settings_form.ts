@@ -18,6 +18,16 @@ export const WRITE_BACK_FIELDS = [
   ["syncStatus", "Sync status"],
   ["syncError", "Sync error"],
   ["lastSynced", "Last synced"],
+  ["amountPaid", "Amount paid (from Xero)"],
+  ["amountDue", "Amount due (from Xero)"],
+  ["fullyPaidOn", "Fully paid on (from Xero)"],
+] as const;
+
+/** The three cases of lib/sync/stages/lifecycle.ts, each with its own setting. */
+export const LIFECYCLE_CASES = [
+  ["deleted", "When a purchase order is deleted in Zoho"],
+  ["cancelled", "When a purchase order's status becomes Cancelled"],
+  ["unticked", "When “Add to Xero” is unticked after the bill exists"],
 ] as const;
 
 /** Blank rows offered for new account overrides and tax mappings. */
@@ -38,6 +48,7 @@ export function toValues(s: Settings): FormValues {
     "writeBack.enabled": s.writeBack.enabled ? "on" : "",
   };
   for (const [k] of WRITE_BACK_FIELDS) v[`writeBack.fields.${k}`] = s.writeBack.fields[k];
+  for (const [k] of LIFECYCLE_CASES) v[`lifecycle.${k}`] = s.lifecycle[k];
   s.accountOverrides.forEach((o, i) => {
     v[`accountOverrides.${i}.match`] = o.match;
     v[`accountOverrides.${i}.accountCode`] = o.accountCode;
@@ -88,6 +99,8 @@ export function fromValues(
   const taxes = rows(values, "taxMappings", ["zohoTaxName", "percentage", "taxType"]);
   const fields: Record<string, string> = {};
   for (const [k] of WRITE_BACK_FIELDS) fields[k] = values[`writeBack.fields.${k}`] ?? "";
+  const lifecycle: Record<string, string | undefined> = {};
+  for (const [k] of LIFECYCLE_CASES) lifecycle[k] = values[`lifecycle.${k}`] || undefined;
   const input = {
     ...current,
     checkboxField: values.checkboxField ?? "",
@@ -101,6 +114,7 @@ export function fromValues(
     sendItemCodes: values.sendItemCodes === "on",
     zohoRecordUrlBase: values.zohoRecordUrlBase ?? "",
     writeBack: { enabled: values["writeBack.enabled"] === "on", fields },
+    lifecycle: { ...current.lifecycle, ...lifecycle },
     accountOverrides: overrides.map(({ row }) => ({
       match: row.match,
       accountCode: row.accountCode,
@@ -161,6 +175,8 @@ export function validate(values: FormValues, current: Partial<Settings> = {}):
         ? `Tax mapping row ${Number(path[1]) + 1}`
         : path[0] === "writeBack"
         ? `Write-back field ${path.at(-1)}`
+        : path[0] === "lifecycle"
+        ? `Bills of ${path.at(-1)} purchase orders`
         : name);
     summary.push({ name, text: `${label}: ${issue.message}` });
   }
