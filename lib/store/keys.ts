@@ -58,6 +58,8 @@ export const keys = {
   runLease: (module: Module) => ["run_lease", module] as const,
 
   settings: () => ["settings"] as const,
+  // Written only for its versionstamp: "now" in KV's own order, the same for every instance.
+  clock: () => ["clock"] as const,
   session: (id: string) => ["sessions", id] as const,
   rateLimit: (bucket: string, window: number) => ["rate_limit", bucket, window] as const,
 

@@ -37,6 +37,25 @@ export async function acquireMany(
   return busy;
 }
 
+/**
+ * Extends a lease its owner still holds. A lease that lapsed, or that someone else holds now, is
+ * not taken back: whatever the other holder did meanwhile must not be hidden.
+ */
+export async function renew(
+  kv: Deno.Kv,
+  key: Deno.KvKey,
+  owner: string,
+  ttlMs: number,
+): Promise<boolean> {
+  const current = await kv.get<Lease>(key);
+  const now = Date.now();
+  if (current.value?.owner !== owner || current.value.until <= now) return false;
+  const res = await kv.atomic().check(current).set(key, { owner, until: now + ttlMs }, {
+    expireIn: ttlMs * 2,
+  }).commit();
+  return res.ok;
+}
+
 export async function release(kv: Deno.Kv, key: Deno.KvKey, owner: string): Promise<void> {
   const current = await kv.get<Lease>(key);
   if (current.value?.owner !== owner) return;

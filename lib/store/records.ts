@@ -15,6 +15,8 @@ export interface RecordState {
   /** Hash of the write-back values last written, so unchanged values are not written again. */
   writeBackHash?: string;
   outcome?: string;
+  /** The Xero organisation the bill is in (absent in states written before it was recorded). */
+  tenantId?: string;
   /** Settings fingerprint the record was last decided under (lib/sync/fingerprint.ts). */
   settingsKey?: string;
   /** Left unfinished on purpose (a create-only run did not update its bill): not done yet. */
@@ -32,6 +34,17 @@ export async function getStates(kv: Deno.Kv, ids: string[]): Promise<Map<string,
   const entries = await getManyChunked<RecordState>(kv, ids.map((id) => keys.billMapping(id)));
   const out = new Map<string, RecordState>();
   entries.forEach((e, i) => e.value && out.set(ids[i], e.value));
+  return out;
+}
+
+/** The states with the versionstamps they were read at (a later sync's write has a higher one). */
+export async function getStatesStamped(
+  kv: Deno.Kv,
+  ids: string[],
+): Promise<Map<string, { state: RecordState; stamp: string }>> {
+  const entries = await getManyChunked<RecordState>(kv, ids.map((id) => keys.billMapping(id)));
+  const out = new Map<string, { state: RecordState; stamp: string }>();
+  entries.forEach((e, i) => e.value && out.set(ids[i], { state: e.value, stamp: e.versionstamp! }));
   return out;
 }
 

@@ -33,6 +33,7 @@ export async function saveResults(kv: Deno.Kv, runId: string, results: RecordRes
   await commitChunked(
     kv,
     results.map((r) => (a) => a.set(keys.runResult(runId, r.purchaseOrderId), r)),
+    100, // KV caps a transaction at 800 KiB: a hundred results of a few KiB each fit
   );
 }
 

@@ -4,6 +4,7 @@
  * are done, and a retry set for the ones that failed.
  */
 import { type Settings, SettingsSchema } from "../mapping/mod.ts";
+import { kvStamp } from "../store/clock.ts";
 import { getManyChunked, listAll } from "../store/kv.ts";
 import { commitChunked, type RecordState } from "../store/records.ts";
 import { keys } from "../store/keys.ts";
@@ -121,7 +122,8 @@ export class SyncEngine {
     const before = settingsKey(await this.settings());
     await this.kv.set(keys.settings(), parsed.data);
     this.fieldCache = undefined;
-    if (settingsKey(parsed.data) !== before) await this.oweUnsettled();
+    const after = settingsKey(parsed.data);
+    if (after !== before) await this.oweUnsettled(after);
     return { ok: true, settings: parsed.data };
   }
 
@@ -130,13 +132,16 @@ export class SyncEngine {
    * added, the checkbox field corrected): they are owed, so the next run reads them again even
    * though Zoho shows no change.
    */
-  private async oweUnsettled(): Promise<void> {
+  private async oweUnsettled(key: string): Promise<void> {
     const since = new Date().toISOString();
     const ops: Array<(a: Deno.AtomicOperation) => Deno.AtomicOperation> = [];
     for (const e of await listAll<RecordState>(this.kv, keys.billMappingPrefix())) {
       if (e.value.outcome !== "skipped" && e.value.outcome !== "failed") continue;
       const id = String(e.key.at(-1));
-      ops.push((a) => a.set(keys.retry(MODULE, id), { since, reason: "settings changed" }));
+      // Paid only by a sync under these settings (a run that began before keeps its own).
+      ops.push((a) =>
+        a.set(keys.retry(MODULE, id), { since, reason: "settings changed", settingsKey: key })
+      );
     }
     await commitChunked(this.kv, ops);
   }
@@ -316,6 +321,7 @@ export class SyncEngine {
       lockTtlMs: this.recordLockMs,
       unconfirmedWaitMs: this.unconfirmedWaitMs,
       writeBackFields: () => this.writeBackFields(settings),
+      settingsNow: async () => settingsKey(await this.settings()),
     };
   }
 
@@ -369,23 +375,26 @@ export class SyncEngine {
         ...listed.map((l) => ({
           id: l.id,
           listedModifiedTime: forced.has(l.id) ? undefined : l.modifiedTime,
+          listedTime: l.modifiedTime,
           listedFingerprint: l.fingerprint,
           listed: l,
         })),
         ...extra.map((id) => ({ id })),
       ];
 
-      // Resolve the vendors of ticked records in bulk first: one round of contact calls per run.
+      // Look up the vendors of ticked orders in bulk first (one round of contact calls per run);
+      // contacts are created per batch, for eligible orders only: a ticked order that cannot be
+      // billed (no lines, an unmapped tax) makes no contact in Xero.
       if (!preview) {
         const vendors = new Map<string, string>();
         for (const l of listed) if (l.ticked && l.vendor) vendors.set(l.vendor.id, l.vendor.name);
         if (vendors.size) {
           await this.xero.resolveContacts(
             [...vendors].map(([zohoVendorId, name]) => ({ zohoVendorId, name })),
+            { lookupOnly: true },
           ).catch(() => {/* per batch resolution reports it per record */});
         }
       }
-
       const ctx = {
         ...this.batchContext(settings, input.mode, run.id),
         reportUnchanged: input.window !== "since_last_sync",
@@ -401,13 +410,15 @@ export class SyncEngine {
       }
       // Zoho reads of batch k+1 run while batch k is written to Xero (the slower side).
       // When each batch began to be read: webhook entries queued before that are paid by it.
-      const readStart: number[] = [Date.now()];
+      // (KV's own clock: an instance whose clock runs ahead must not make entries undeletable.)
+      const stamp = () => preview ? Promise.resolve("") : kvStamp(this.kv);
+      const readStart: string[] = [await stamp()];
       let ahead: Promise<Prefetched> | undefined = batches.length
         ? prefetchRecords(ctx, batches[0])
         : undefined;
       for (const [k, batch] of batches.entries()) {
         const fetched = await ahead!;
-        readStart[k + 1] = Date.now();
+        readStart[k + 1] = await stamp();
         ahead = k + 1 < batches.length ? prefetchRecords(ctx, batches[k + 1]) : undefined;
         // A read-ahead error must not go unhandled if this batch throws first.
         ahead?.catch(() => {});
@@ -529,14 +540,14 @@ export class SyncEngine {
   }
 
   /** Deletes the webhook entries of a batch, except those queued again after it was read. */
-  private async dequeue(ids: string[], readFrom: number) {
+  private async dequeue(ids: string[], readFrom: string) {
     for (let i = 0; i < ids.length; i += 100) {
       const entries = await getManyChunked<{ at: string }>(
         this.kv,
         ids.slice(i, i + 100).map((id) => keys.queue(MODULE, id)),
       );
       await Promise.all(entries.map(async (e) => {
-        if (!e.value || Date.parse(e.value.at) > readFrom) return;
+        if (!e.value || e.versionstamp! > readFrom) return;
         await this.kv.atomic().check(e).delete(e.key).commit();
       }));
     }

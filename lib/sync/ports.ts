@@ -57,7 +57,7 @@ export interface XeroPort {
   /** Vendor id → ContactID, with Xero's reasons for vendors left out and warnings per vendor. */
   resolveContacts(
     vendors: Array<{ zohoVendorId: string; name: string }>,
-    opts?: { recheck?: boolean },
+    opts?: { recheck?: boolean; lookupOnly?: boolean },
   ): Promise<
     Map<string, string> & { failures?: Map<string, string>; warnings?: Map<string, string> }
   >;

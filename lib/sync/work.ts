@@ -15,6 +15,8 @@ export interface BatchItem {
   id: string;
   /** Modified_Time from the list call; absent for records named directly (button, retry, queue). */
   listedModifiedTime?: string;
+  /** Modified_Time the listing showed, even for a record read whatever it showed (retry, webhook). */
+  listedTime?: string;
   /** Content fingerprint from the list call (absent when the listing could not read the fields). */
   listedFingerprint?: string;
 }
@@ -41,12 +43,17 @@ export interface BatchContext {
   writeBackFields: () => Promise<WriteBackFields | null>;
   /** Why Xero's tax rates could not be read in this batch (said on each record it holds back). */
   taxRatesError?: string;
+  /** The settings key saved now (they may change during a run; records decided under older
+   * settings then stay owed). */
+  settingsNow?: () => Promise<string>;
+  /** The connected Xero organisation: a bill KV knows in another one is no bill here. */
+  tenantId?: string;
 }
 
 /** A record read ahead of its batch: the raw record, null (not in Zoho), or the read's error. */
 export type Prefetched = Map<
   string,
-  { raw?: Record<string, unknown> | null; error?: unknown; readAt: number }
+  { raw?: Record<string, unknown> | null; error?: unknown; readAt: number; readStamp: string }
 >;
 
 export interface Work {
@@ -55,8 +62,12 @@ export interface Work {
   /** False for a record another sync holds: this batch may only say it is owed. */
   locked: boolean;
   state?: RecordState;
+  /** Versionstamp of the stored state when the batch loaded it. */
+  stateStamp?: string;
   raw?: Record<string, unknown>;
-  /** When the Zoho read began (ms): debts recorded before it are paid by this sync. */
+  /** KV's clock when the Zoho read began: debts written before it are paid by this sync. */
+  readStamp?: string;
+  /** Our clock when the Zoho read began (ms), for the write-back's If-Unmodified-Since. */
   readAt?: number;
   po?: PurchaseOrder;
   bill?: { invoice: XeroInvoice; hash: string; warnings: string[] };
@@ -130,6 +141,12 @@ export function failure(
     bill: billRef(w.state),
     reference: w.state?.invoiceNumber,
   };
+}
+
+/** At most `max` entries, the rest counted: KV values and transactions have size limits. */
+export function capped(list: string[], max = 10): string[] {
+  if (list.length <= max) return list;
+  return [...list.slice(0, max), `…and ${list.length - max} more`];
 }
 
 export function warn(w: Work | undefined, text: string) {

@@ -25,7 +25,17 @@ export interface Vendor {
 export interface ResolveOptions {
   /** Verify every cached contact of these vendors with Xero before using it. */
   recheck?: boolean;
+  /**
+   * Find contacts, create none: a run looks up every vendor of its ticked orders at once, and
+   * creates contacts batch by batch only for the orders that turn out eligible.
+   */
+  lookupOnly?: boolean;
 }
+
+/** Vendors a lookup just found no contact for (per KV and organisation), so the create that
+ * follows within a few minutes does not look them up again. */
+const absent = new WeakMap<Deno.Kv, Map<string, number>>();
+const ABSENT_MS = 10 * 60_000;
 
 /** Vendor id → ContactID, with why some vendors are missing and what deserves a look. */
 export class ContactResolution extends Map<string, string> {
@@ -300,16 +310,20 @@ export async function resolveContacts(
       }
     };
 
-    // 1. Look up what exists.
+    // 1. Look up what exists (not again for vendors a lookup-only pass just found nothing for).
+    const gone = absent.get(kv) ?? new Map<string, number>();
+    absent.set(kv, gone);
+    const knownAbsent = (v: { id: string }) => (gone.get(`${tenantId}:${v.id}`) ?? 0) > Date.now();
+    const lookFor = () => pendingOf().filter((v) => !knownAbsent(v));
     let listedAll = false;
-    const chunks = whereChunks(pendingOf());
+    const chunks = whereChunks(lookFor());
     if (chunks.length > 1) {
       const first = await list(1);
       matcher.offer(first.contacts);
       settleByNumber();
       const pageCount = first.pagination?.pageCount ??
         ((first.contacts?.length ?? 0) < XERO_DEFAULT_PAGE ? 1 : Infinity);
-      const rest = whereChunks(pendingOf());
+      const rest = whereChunks(lookFor());
       if (pageCount - 1 <= rest.length && pageCount <= MAX_PAGES) {
         for (let page = 2; page <= pageCount && pendingOf().length; page++) {
           matcher.offer((await list(page)).contacts);
@@ -325,11 +339,18 @@ export async function resolveContacts(
     settle();
     if (!listedAll) {
       // Names a filter cannot carry: one search each, then the exact match.
-      for (const v of pendingOf().filter((v) => v.name && !whereSafe(v.name))) {
+      for (const v of lookFor().filter((v) => v.name && !whereSafe(v.name))) {
         matcher.offer((await list(1, undefined, v.name)).contacts);
       }
       settle();
     }
+
+    if (opts.lookupOnly) {
+      for (const v of pendingOf()) gone.set(`${tenantId}:${v.id}`, Date.now() + ABSENT_MS);
+      return;
+    }
+    // A create that fails is looked up again next time (someone may have made the contact).
+    for (const v of pendingOf()) gone.delete(`${tenantId}:${v.id}`);
 
     // 2. Create the rest, one contact per distinct name.
     const groups = new Map<string, { name: string; number?: string; ids: string[] }>();

@@ -147,12 +147,15 @@ export async function buildBills(ctx: BatchContext, eligible: Work[]) {
 /** A record not changed since the last sync: its bill is as it was, or it is still skipped. */
 function unchangedResult(ctx: BatchContext, id: string, state?: RecordState): RecordResult {
   const preview = ctx.mode === "preview";
-  if (!state?.invoiceId && state?.reasons?.length) {
+  // Still skipped for the reasons last given (an approved bill that missed an edit included).
+  if (state?.outcome === "skipped" && state.reasons?.length) {
     return {
       purchaseOrderId: id,
       outcome: "skipped",
       reasons: state.reasons,
       message: outcomeMessage("skipped", { reasons: state.reasons, preview }),
+      bill: billRef(state),
+      reference: state.invoiceNumber,
     };
   }
   return {

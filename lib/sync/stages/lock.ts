@@ -4,7 +4,7 @@
  * it and let a second sync create the same bill; it lapses only when its holder died.
  */
 import { keys } from "../../store/keys.ts";
-import { acquire, acquireMany, release } from "../../store/locks.ts";
+import { acquireMany, release, renew } from "../../store/locks.ts";
 import { sleep } from "../limit.ts";
 
 export const LOCK_TTL_MS = 120_000;
@@ -24,26 +24,32 @@ export async function lockRecords(
   { waitMs, ttlMs = LOCK_TTL_MS }: { waitMs: number; ttlMs?: number },
 ): Promise<HeldLocks> {
   const held = new Set<string>();
-  let want = ids;
-  const deadline = Date.now() + waitMs;
-  while (want.length) {
-    const busy = await acquireMany(kv, want.map((id) => keys.recordLock(id)), owner, ttlMs);
-    want.forEach((id, i) => busy.has(i) || held.add(id));
-    want = want.filter((_, i) => busy.has(i));
-    if (!want.length || Date.now() >= deadline) break;
-    await sleep(100 + Math.random() * 150);
-  }
   const lost = new Set<string>();
   let renewing: Promise<unknown> = Promise.resolve();
-  const timer = held.size
-    ? setInterval(() => {
-      renewing = Promise.all([...held].map(async (id) => {
-        if (lost.has(id)) return;
-        const ok = await acquire(kv, keys.recordLock(id), owner, ttlMs).catch(() => true);
-        if (!ok) lost.add(id);
-      }));
-    }, Math.max(10, Math.floor(ttlMs / 3)))
-    : undefined;
+  // Renewing starts at once: locks taken early are kept while the wait for the others goes on.
+  const timer = setInterval(() => {
+    renewing = Promise.all([...held].map(async (id) => {
+      if (lost.has(id)) return;
+      // A KV that cannot answer is not proof of loss; the next renewal asks again.
+      const ok = await renew(kv, keys.recordLock(id), owner, ttlMs).catch(() => true);
+      if (!ok) lost.add(id);
+    }));
+  }, Math.max(10, Math.floor(ttlMs / 3)));
+  let want = ids;
+  const deadline = Date.now() + waitMs;
+  try {
+    while (want.length) {
+      const busy = await acquireMany(kv, want.map((id) => keys.recordLock(id)), owner, ttlMs);
+      want.forEach((id, i) => busy.has(i) || held.add(id));
+      want = want.filter((_, i) => busy.has(i));
+      if (!want.length || Date.now() >= deadline) break;
+      await sleep(100 + Math.random() * 150);
+    }
+  } catch (err) {
+    clearInterval(timer);
+    await Promise.all([...held].map((id) => release(kv, keys.recordLock(id), owner)));
+    throw err;
+  }
   return {
     held,
     lost,

@@ -2,6 +2,7 @@
  * Stage 2, read: the full record (with its line items) from Zoho. A run reads the next batch
  * while the current one is written to Xero; records that look unchanged are not read at all.
  */
+import { kvStamp } from "../../store/clock.ts";
 import { getStates } from "../../store/records.ts";
 import { asRunStop, describe } from "../errors.ts";
 import { mapLimit } from "../limit.ts";
@@ -14,12 +15,15 @@ export async function prefetchRecords(ctx: BatchContext, items: BatchItem[]): Pr
   const states = await getStates(ctx.kv, items.map((i) => i.id));
   const wanted = items.filter((i) => !isUnchanged(ctx, i, states.get(i.id)));
   const out: Prefetched = new Map();
+  if (!wanted.length) return out;
+  // A preview writes nothing, not even KV's clock (it pays no debts either).
+  const readStamp = ctx.mode === "preview" ? "" : await kvStamp(ctx.kv);
   await mapLimit(wanted, PARALLEL_READS, async (item) => {
     const readAt = Date.now();
     try {
-      out.set(item.id, { raw: await ctx.zoho.getPurchaseOrder(item.id), readAt });
+      out.set(item.id, { raw: await ctx.zoho.getPurchaseOrder(item.id), readAt, readStamp });
     } catch (error) {
-      out.set(item.id, { error, readAt });
+      out.set(item.id, { error, readAt, readStamp });
     }
   });
   return out;
@@ -32,11 +36,14 @@ export async function readRecords(
   prefetched: Prefetched,
   notFound: Set<string>,
 ): Promise<void> {
-  await mapLimit(work.filter((w) => !w.result), PARALLEL_READS, async (w) => {
+  const todo = work.filter((w) => !w.result);
+  if (!todo.length) return;
+  const stampNow = ctx.mode === "preview" ? "" : await kvStamp(ctx.kv);
+  await mapLimit(todo, PARALLEL_READS, async (w) => {
     let ahead = prefetched.get(w.id);
-    // Read ahead before the lock was ours: if another sync finished this record since, read again.
-    const synced = w.state?.syncedAt ? Date.parse(w.state.syncedAt) : 0;
-    if (ahead && synced >= ahead.readAt) ahead = undefined;
+    // Read ahead before the lock was ours: if another sync stored this record since, read again.
+    if (ahead && w.stateStamp && w.stateStamp > ahead.readStamp) ahead = undefined;
+    w.readStamp = ahead?.readStamp ?? stampNow;
     w.readAt = ahead?.readAt ?? Date.now();
     try {
       if (ahead && "error" in ahead && ahead.error !== undefined) throw ahead.error;

@@ -25,30 +25,76 @@ export function recordIdOf(url: string | undefined): string | null {
 const rank = (b: XeroBillSummary) => (b.status === "DELETED" ? 2 : b.status === "VOIDED" ? 1 : 0);
 
 /**
- * Once per tenant and KV: when KV has never seen this organisation's bills (a fresh or lost KV),
- * read every bill in Xero once and adopt those whose Url links back to one of our records. With
- * write-back off, this is what keeps a lost KV from billing every purchase order twice.
+ * KV's ledger of our bills is complete up to a moment kept beside it (["reconciled", tenant]),
+ * moved forward by every batch. A fresh KV has no such moment, and a KV restored from a backup
+ * (or one idle for a while) has an old one: then the bills Xero changed since (all of them, for a
+ * fresh KV) are read once and those whose Url links back to one of our records are adopted. With
+ * write-back off, this is what keeps a lost or restored KV from billing orders twice.
  */
+const FRESH_MS = 60_000;
+/** Xero's clock and ours, and creates in flight when the moment was written. */
+const OVERLAP_MS = 5 * 60_000;
+
+interface LedgerMark {
+  upTo?: string;
+  /** Written by the first version of the scan. */
+  at?: string;
+}
+
+/** The newest moment this process wrote or saw, per KV and organisation: a KV going back is seen. */
+const seen = new WeakMap<Deno.Kv, Map<string, number>>();
+const scans = new WeakMap<Deno.Kv, Map<string, Promise<void>>>();
+
+function markTime(mark: LedgerMark | null): number | undefined {
+  const t = mark ? Date.parse(mark.upTo ?? mark.at ?? "") : NaN;
+  return Number.isNaN(t) ? undefined : t;
+}
+
+function isFresh(kv: Deno.Kv, tenantId: string, t: number | undefined): boolean {
+  if (t === undefined || Date.now() - t >= FRESH_MS) return false;
+  const newest = seen.get(kv)?.get(tenantId);
+  return newest === undefined || t >= newest;
+}
+
+function remember(kv: Deno.Kv, tenantId: string, t: number) {
+  const m = seen.get(kv) ?? new Map<string, number>();
+  seen.set(kv, m);
+  m.set(tenantId, Math.max(m.get(tenantId) ?? 0, t));
+}
+
 export async function restoreLedger(ctx: BatchContext): Promise<void> {
   const { tenantId } = await ctx.xero.tenant();
-  // Read every time (one KV read a batch): a KV restored under a running process counts too.
-  if ((await ctx.kv.get(keys.reconciled(tenantId))).value) return;
+  const mark = (await ctx.kv.get<LedgerMark>(keys.reconciled(tenantId))).value;
+  const t = markTime(mark);
+  if (isFresh(ctx.kv, tenantId, t)) return;
   // Syncs arriving together (button presses) share one scan.
   const inFlight = scans.get(ctx.kv) ?? new Map<string, Promise<void>>();
   scans.set(ctx.kv, inFlight);
   let scan = inFlight.get(tenantId);
   if (!scan) {
-    scan = scanBills(ctx, tenantId).finally(() => inFlight.delete(tenantId));
+    const since = t === undefined ? undefined : new Date(t - OVERLAP_MS);
+    scan = scanBills(ctx, tenantId, since).finally(() => inFlight.delete(tenantId));
     inFlight.set(tenantId, scan);
   }
   await scan;
 }
 
-const scans = new WeakMap<Deno.Kv, Map<string, Promise<void>>>();
+/** After a batch: the ledger is still complete, now; only a fresh moment is moved (see above). */
+export async function touchLedger(ctx: BatchContext): Promise<void> {
+  if (!ctx.tenantId || ctx.mode === "preview") return;
+  const entry = await ctx.kv.get<LedgerMark>(keys.reconciled(ctx.tenantId));
+  if (!isFresh(ctx.kv, ctx.tenantId, markTime(entry.value))) return;
+  const now = Date.now();
+  const res = await ctx.kv.atomic().check(entry).set(keys.reconciled(ctx.tenantId), {
+    upTo: new Date(now).toISOString(),
+  }).commit();
+  if (res.ok) remember(ctx.kv, ctx.tenantId, now);
+}
 
-async function scanBills(ctx: BatchContext, tenantId: string): Promise<void> {
+async function scanBills(ctx: BatchContext, tenantId: string, since?: Date): Promise<void> {
+  const startedAt = Date.now();
   const ours = new Map<string, XeroBillSummary>();
-  for await (const page of ctx.xero.listBillsSince()) {
+  for await (const page of ctx.xero.listBillsSince(since)) {
     for (const b of page) {
       const id = recordIdOf(b.url);
       if (!id) continue;
@@ -64,7 +110,7 @@ async function scanBills(ctx: BatchContext, tenantId: string): Promise<void> {
       slice.map((id) => keys.billMapping(id)),
     );
     await Promise.all(entries.map(async (e, j) => {
-      if (e.value?.invoiceId) return;
+      if (e.value?.invoiceId && (!e.value.tenantId || e.value.tenantId === tenantId)) return;
       const b = ours.get(slice[j])!;
       // Checked: a sync that just stored this record's bill is not overwritten.
       await ctx.kv.atomic().check(e).set(
@@ -74,14 +120,13 @@ async function scanBills(ctx: BatchContext, tenantId: string): Promise<void> {
           invoiceId: b.invoiceID,
           invoiceNumber: b.invoiceNumber,
           billStatus: b.status,
+          tenantId,
         } satisfies RecordState,
       ).commit();
     }));
   }
-  await ctx.kv.set(keys.reconciled(tenantId), {
-    at: new Date().toISOString(),
-    adopted: ids.length,
-  });
+  await ctx.kv.set(keys.reconciled(tenantId), { upTo: new Date(startedAt).toISOString() });
+  remember(ctx.kv, tenantId, startedAt);
 }
 
 export async function reconcile(ctx: BatchContext, pending: Work[]): Promise<void> {
@@ -93,7 +138,10 @@ export async function reconcile(ctx: BatchContext, pending: Work[]): Promise<voi
       const states = await getStates(ctx.kv, unknown.map((w) => w.id));
       for (const w of unknown) {
         const s = states.get(w.id);
-        if (s?.invoiceId) w.state = { ...w.state, ...s };
+        // Adopted by the scan just now (a bill of another organisation is none of ours here).
+        if (s?.invoiceId && (!s.tenantId || s.tenantId === ctx.tenantId)) {
+          w.state = { ...w.state, ...s };
+        }
       }
       unknown = unknown.filter((w) => !w.state?.invoiceId);
       if (!unknown.length) return;

@@ -41,16 +41,17 @@ export async function writeBills(ctx: BatchContext, pending: Work[], lost: Set<s
     for (const w of toUpdate) w.result = result(ctx, w, "updated", w.state!.billStatus);
     return;
   }
-  // A lock that could not be renewed may be someone else's now: create nothing for those.
-  for (const w of creates.filter((w) => lost.has(w.id))) {
+  // A lock that could not be renewed may be someone else's now: write nothing for those.
+  for (const w of [...creates, ...toUpdate].filter((w) => lost.has(w.id))) {
     w.result = failure(
       w,
       "busy",
-      "the sync took too long to hold this purchase order; it will be retried",
+      "this sync lost its hold on the purchase order; it will be retried",
     );
   }
   const toCreate = creates.filter((w) => !w.result);
-  if (!toCreate.length && !toUpdate.length) return;
+  const updating = toUpdate.filter((w) => !w.result);
+  if (!toCreate.length && !updating.length) return;
 
   const now = new Date().toISOString();
   await commitChunked(
@@ -59,7 +60,7 @@ export async function writeBills(ctx: BatchContext, pending: Work[], lost: Set<s
   );
   const payload = [
     ...toCreate.map((w) => ({ key: w.id, invoice: w.bill!.invoice })),
-    ...toUpdate.map((w) => ({
+    ...updating.map((w) => ({
       key: w.id,
       invoice: {
         ...w.bill!.invoice,
@@ -71,11 +72,11 @@ export async function writeBills(ctx: BatchContext, pending: Work[], lost: Set<s
   let answers;
   try {
     answers = await ctx.xero.upsertBills(payload);
-    await resendArchived(ctx, [...toCreate, ...toUpdate], payload, answers);
+    await resendArchived(ctx, [...toCreate, ...updating], payload, answers);
   } catch (err) {
     const stop = asRunStop(err, "xero");
     if (stop) throw stop;
-    for (const w of [...toCreate, ...toUpdate]) {
+    for (const w of [...toCreate, ...updating]) {
       w.result = failure(w, "xero", `Xero did not accept the bill: ${describe(err)}`);
     }
     // No answer at all (timeout, dropped connection): a create may still land; reconcile waits
@@ -85,7 +86,7 @@ export async function writeBills(ctx: BatchContext, pending: Work[], lost: Set<s
   }
   const rejected: string[] = [];
   const unconfirmed: Work[] = [];
-  for (const w of [...toCreate, ...toUpdate]) {
+  for (const w of [...toCreate, ...updating]) {
     const a = answers.get(w.id);
     const isCreate = !w.state?.invoiceId;
     if (a && !a.ok && isCreate && !a.retryable) rejected.push(w.id);
@@ -139,7 +140,13 @@ async function resendArchived(
   for (const w of refused) {
     const contactID = contacts.get(w.po!.vendor!.id);
     const sent = payload.find((p) => p.key === w.id)!;
-    if (!contactID || contactID === sent.invoice.contact.contactID) continue;
+    if (!contactID) {
+      // No live contact (an admin's link to an archived contact is kept): say what to do.
+      const why = contacts.failures?.get(w.po!.vendor!.id);
+      if (why) answers.set(w.id, { ok: false, message: why, retryable: false });
+      continue;
+    }
+    if (contactID === sent.invoice.contact.contactID) continue;
     w.bill = { ...w.bill!, ...toBill(w.po!, ctx.settings, { contactID }) };
     again.push({ key: w.id, invoice: { ...sent.invoice, contact: { contactID } } });
   }

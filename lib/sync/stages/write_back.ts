@@ -39,7 +39,6 @@ export async function writeBack(ctx: BatchContext, work: Work[]): Promise<Work[]
   const upToDate: Work[] = [];
   const rows: Array<{ id: string } & Record<string, unknown>> = [];
   const hashes = new Map<string, string>();
-  const readTimes = new Map<string, string>();
   for (const w of candidates) {
     const values = valuesOf(w, fields);
     const hash = await sha256Hex(JSON.stringify(values));
@@ -50,13 +49,12 @@ export async function writeBack(ctx: BatchContext, work: Work[]): Promise<Work[]
     hashes.set(w.id, hash);
     if (fields.lastSynced) values[fields.lastSynced] = zohoDateTime(new Date());
     rows.push({ id: w.id, ...values });
-    if (typeof w.raw!.Modified_Time === "string") readTimes.set(w.id, w.raw!.Modified_Time);
   }
   if (!rows.length) return upToDate;
   const byId = new Map(work.map((w) => [w.id, w]));
   let answers;
   try {
-    answers = await sendGuarded(ctx, rows, readTimes);
+    answers = await sendGuarded(ctx, rows, byId);
   } catch (err) {
     for (const r of rows) {
       warn(byId.get(r.id), `Could not write the sync status back to Zoho: ${describe(err)}`);
@@ -111,16 +109,35 @@ type Row = { id: string } & Record<string, unknown>;
 type Answer = Awaited<ReturnType<BatchContext["zoho"]["updateRecords"]>>[number];
 
 /**
- * Zoho refuses a whole write (412) when any of its records changed after If-Unmodified-Since,
- * which is the latest Modified_Time we read among them. A refused write is split in halves until
- * the edited records are alone, so one edit does not leave a hundred records unwritten.
+ * If-Unmodified-Since applies to a whole Zoho call, and Zoho's Modified_Time is the only clock
+ * we share with it. Rows Zoho showed the same when listed and when read were last changed before
+ * the listing, so every one of their reads came after the latest of their times: that time guards
+ * them all (an edit after any read is later). A row changed between listing and read (or not
+ * listed: the button, the retry set, a webhook) is guarded by its own time, in a call of its own.
  */
-async function sendGuarded(
+async function sendGuarded(ctx: BatchContext, rows: Row[], work: Map<string, Work>) {
+  const modifiedOf = (r: Row) => {
+    const t = work.get(r.id)?.raw?.Modified_Time;
+    return typeof t === "string" ? t : undefined;
+  };
+  const steady = rows.filter((r) => {
+    const w = work.get(r.id)!;
+    return !!modifiedOf(r) && w.item.listedTime === modifiedOf(r);
+  });
+  const alone = rows.filter((r) => !steady.includes(r));
+  const answers: Answer[] = [];
+  if (steady.length) answers.push(...await sendSplitting(ctx, steady, modifiedOf));
+  for (const r of alone) answers.push(...await sendSplitting(ctx, [r], modifiedOf));
+  return answers;
+}
+
+/** A refused call is split in halves until the edited rows are alone: one edit costs log n calls. */
+async function sendSplitting(
   ctx: BatchContext,
   rows: Row[],
-  readTimes: Map<string, string>,
+  modifiedOf: (r: Row) => string | undefined,
 ): Promise<Answer[]> {
-  const times = rows.map((r) => readTimes.get(r.id)).filter((t): t is string => !!t);
+  const times = rows.map(modifiedOf).filter((t): t is string => !!t);
   const latest = times.reduce<string | undefined>(
     (m, t) => (!m || Date.parse(t) > Date.parse(m) ? t : m),
     undefined,
@@ -130,8 +147,8 @@ async function sendGuarded(
   if (!refused) return answers;
   const half = Math.ceil(rows.length / 2);
   return [
-    ...await sendGuarded(ctx, rows.slice(0, half), readTimes),
-    ...await sendGuarded(ctx, rows.slice(half), readTimes),
+    ...await sendSplitting(ctx, rows.slice(0, half), modifiedOf),
+    ...await sendSplitting(ctx, rows.slice(half), modifiedOf),
   ];
 }
 
