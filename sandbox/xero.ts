@@ -90,13 +90,23 @@ export interface XeroSim {
   tenantId: string;
   invoices(tenantId?: string): XeroSimInvoice[];
   contacts(tenantId?: string): XeroSimContact[];
-  /** A user approving, paying, voiding or deleting a bill in Xero. */
-  setInvoiceStatus(invoiceId: string, status: "AUTHORISED" | "PAID" | "VOIDED" | "DELETED"): void;
+  /** A user submitting, approving, paying, voiding or deleting a bill in Xero. */
+  setInvoiceStatus(
+    invoiceId: string,
+    status: "SUBMITTED" | "AUTHORISED" | "PAID" | "VOIDED" | "DELETED",
+  ): void;
+  /**
+   * Forgets every bill, contact, idempotency answer and rate-limit count, and every queued fault:
+   * a fresh organisation on the same port (tests reuse one simulator across many histories).
+   */
+  reset(): void;
   counts: Record<string, number>;
   totalCalls(): number;
   resetCounts(): void;
   fault(spec: XeroFaultSpec): void;
   randomFaults(spec: XeroRandomFaults | null): void;
+  /** Drops every queued and random fault. */
+  clearFaults(): void;
   setDayLimitRemaining(n: number, tenantId?: string): void;
   /** Makes every issued access token expired (the next API call answers 401). */
   expireAccessTokens(): void;
@@ -183,19 +193,26 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
     [{ tenantId: crypto.randomUUID(), tenantName: "Demo Company (AU)" }];
   const orgs = new Map<string, SimOrg>();
   const rate = new Map<string, TenantLimits>();
-  for (const t of tenants) {
-    orgs.set(
-      t.tenantId,
-      new SimOrg(t.tenantId, t.tenantName, {
-        accounts: opts.accounts ?? DEFAULT_ACCOUNTS,
-        taxRates: opts.taxRates ?? DEFAULT_TAX_RATES,
-        currencies: opts.currencies ?? DEFAULT_CURRENCIES,
-        contacts: opts.contacts ?? DEFAULT_CONTACTS,
-      }),
-    );
-    rate.set(t.tenantId, { inFlight: 0, window: [], dayUsed: 0 });
-  }
   const appWindow: number[] = [];
+  function seedOrgs() {
+    for (const t of tenants) {
+      orgs.set(
+        t.tenantId,
+        new SimOrg(t.tenantId, t.tenantName, {
+          accounts: opts.accounts ?? DEFAULT_ACCOUNTS,
+          taxRates: opts.taxRates ?? DEFAULT_TAX_RATES,
+          currencies: opts.currencies ?? DEFAULT_CURRENCIES,
+          contacts: opts.contacts ?? DEFAULT_CONTACTS,
+        }),
+      );
+      // Changed in place, in-flight count kept: requests of the previous user may still finish.
+      const limit = rate.get(t.tenantId);
+      if (limit) Object.assign(limit, { window: [], dayUsed: 0 });
+      else rate.set(t.tenantId, { inFlight: 0, window: [], dayUsed: 0 });
+    }
+    appWindow.length = 0;
+  }
+  seedOrgs();
 
   // OAuth state. A refresh token is valid until `validUntil` (Infinity while it is the newest).
   const refreshTokens = new Map<string, { validUntil: number }>();
@@ -703,6 +720,10 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
     randomFaults(spec) {
       random = spec ? { ...spec, next: seededRandom(spec.seed) } : null;
     },
+    clearFaults() {
+      faults = [];
+      random = null;
+    },
     setDayLimitRemaining(n, tenantId) {
       for (const [id, t] of rate) {
         if (!tenantId || id === tenantId) t.dayUsed = Math.max(0, limits.perDay - n);
@@ -710,6 +731,11 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
     },
     expireAccessTokens() {
       for (const k of accessTokens.keys()) accessTokens.set(k, 0);
+    },
+    reset() {
+      sim.clearFaults();
+      for (const k of Object.keys(counts)) delete counts[k];
+      seedOrgs();
     },
     async close() {
       await server.shutdown();
