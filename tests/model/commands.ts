@@ -32,7 +32,7 @@ export const OP_GROUPS = {
   ],
   xero: ["submit", "approve", "pay", "void"],
   settings: ["settings"],
-  sync: ["button", "run", "concurrent", "background", "webhook"],
+  sync: ["button", "run", "concurrent", "background", "webhook", "pause"],
   faults: ["fault"],
   infra: ["restart", "lock_expiry", "kv_loss", "clock"],
 } as const;
@@ -43,24 +43,40 @@ export const ALL_OPS: OpKind[] = Object.values(OP_GROUPS).flat();
 /**
  * "a,b" keeps only those kinds; "-a,-b" removes them from all; group names (zoho, xero, settings,
  * sync, faults, infra) stand for their kinds. "create" is always kept: without it nothing happens.
+ * "-mode:create_only", "-mode:preview", "-window:all", "-window:last_days" leave those out of
+ * every run and button (create_and_update and since_last_sync always stay: the oracle uses them).
  */
-export function parseOps(spec: string | undefined): Set<OpKind> {
-  if (!spec?.trim()) return new Set(ALL_OPS);
+export function parseFilters(spec: string | undefined): Filters {
+  const out: Filters = {
+    ops: new Set(ALL_OPS),
+    modes: new Set<Mode>(["create_and_update", "create_only", "preview"]),
+    windows: new Set(["since_last_sync", "last_days", "all"]),
+  };
+  if (!spec?.trim()) return out;
   const expand = (t: string): OpKind[] => {
     if (t in OP_GROUPS) return [...OP_GROUPS[t as keyof typeof OP_GROUPS]];
     if ((ALL_OPS as string[]).includes(t)) return [t as OpKind];
     throw new Error(
       `unknown op kind "${t}" (kinds: ${ALL_OPS.join(", ")}; groups: ${
         Object.keys(OP_GROUPS).join(", ")
-      })`,
+      }; mode:<mode>, window:<window>)`,
     );
   };
   const tokens = spec.split(",").map((t) => t.trim()).filter(Boolean);
-  const include = tokens.filter((t) => !t.startsWith("-"));
-  const exclude = tokens.filter((t) => t.startsWith("-")).map((t) => t.slice(1));
-  const out = new Set<OpKind>(include.length ? include.flatMap(expand) : ALL_OPS);
-  for (const t of exclude) for (const k of expand(t)) out.delete(k);
-  out.add("create");
+  const plain = tokens.filter((t) => !/^-?(mode|window):/.test(t));
+  const include = plain.filter((t) => !t.startsWith("-"));
+  if (include.length) out.ops = new Set(include.flatMap(expand));
+  for (const t of plain.filter((t) => t.startsWith("-"))) {
+    for (const k of expand(t.slice(1))) out.ops.delete(k);
+  }
+  for (const t of tokens) {
+    const m = /^-(mode|window):(\w+)$/.exec(t);
+    if (!m) continue;
+    const set = m[1] === "mode" ? out.modes : out.windows;
+    if (!set.has(m[2] as Mode)) throw new Error(`unknown ${m[1]} "${m[2]}"`);
+    if (m[2] !== "create_and_update" && m[2] !== "since_last_sync") set.delete(m[2] as Mode);
+  }
+  out.ops.add("create");
   return out;
 }
 
@@ -83,7 +99,7 @@ class Op implements fc.AsyncCommand<Model, History> {
   check(m: Readonly<Model>): boolean {
     if (this.kind === "create") return m.created < MAX_POS;
     return m.created > 0 || this.kind === "settings" || this.kind === "fault" ||
-      this.kind === "clock";
+      this.kind === "clock" || this.kind === "pause";
   }
   async run(m: Model, h: History): Promise<void> {
     if (this.kind === "create") m.created++;
@@ -331,27 +347,27 @@ type SyncSpec =
   | { type: "run"; input: StartRunInput }
   | { type: "button"; slot: number; mode: Mode };
 
-const modeArb = fc.constantFrom<Mode>(
-  "create_and_update",
-  "create_and_update",
-  "create_only",
-  "preview",
-);
-const runArb: fc.Arbitrary<SyncSpec> = fc.record({
-  window: fc.constantFrom("since_last_sync", "since_last_sync", "last_days", "all"),
-  days: fc.constantFrom(1, 7),
-  mode: modeArb,
-}).map(({ window, days, mode }) => ({
-  type: "run",
-  input: window === "last_days"
-    ? { window, days, mode }
-    : { window: window as "since_last_sync" | "all", mode },
-}));
-const buttonArb: fc.Arbitrary<SyncSpec> = fc.record({
-  slot: slotArb,
-  mode: fc.constantFrom<Mode>("create_and_update", "create_and_update", "create_only", "preview"),
-}).map(({ slot, mode }) => ({ type: "button", slot, mode }));
-const syncArb = fc.oneof(runArb, buttonArb);
+const MODES: Mode[] = ["create_and_update", "create_and_update", "create_only", "preview"];
+const WINDOWS = ["since_last_sync", "since_last_sync", "last_days", "all"] as const;
+
+/** The runs and buttons a history may use (the modes and windows not filtered out). */
+function syncArbs(o: Filters) {
+  const modes = MODES.filter((m) => o.modes.has(m));
+  const windows = WINDOWS.filter((w) => o.windows.has(w));
+  const runArb: fc.Arbitrary<SyncSpec> = fc.record({
+    window: fc.constantFrom(...windows),
+    days: fc.constantFrom(1, 2),
+    mode: fc.constantFrom(...modes),
+  }).map(({ window, days, mode }) => ({
+    type: "run",
+    input: window === "last_days" ? { window, days, mode } : { window, mode },
+  }));
+  const buttonArb: fc.Arbitrary<SyncSpec> = fc.record({
+    slot: slotArb,
+    mode: fc.constantFrom(...modes),
+  }).map(({ slot, mode }) => ({ type: "button", slot, mode }));
+  return { runArb, buttonArb, syncArb: fc.oneof(runArb, buttonArb) };
+}
 
 function describeSync(s: SyncSpec): string {
   if (s.type === "button") {
@@ -370,17 +386,27 @@ async function execSync(h: History, s: SyncSpec): Promise<void> {
   if (id) await h.button(id, s.mode);
 }
 
-const buttonOp = buttonArb.map((s) => new Op("button", describeSync(s), (h) => execSync(h, s)));
-const runOp = runArb.map((s) => new Op("run", describeSync(s), (h) => execSync(h, s)));
-const concurrentOp = fc.tuple(syncArb, syncArb).map(([a, b]) =>
-  new Op("concurrent", `at once: ${describeSync(a)} + ${describeSync(b)}`, async (h) => {
-    await Promise.all([execSync(h, a), execSync(h, b)]);
-  })
-);
-const backgroundOp = syncArb.map((s) =>
-  new Op("background", `start ${describeSync(s)} (not awaited)`, (h) => {
-    h.track(execSync(h, s));
-    return Promise.resolve();
+const buttonOp = (buttonArb: fc.Arbitrary<SyncSpec>) =>
+  buttonArb.map((s) => new Op("button", describeSync(s), (h) => execSync(h, s)));
+const runOp = (runArb: fc.Arbitrary<SyncSpec>) =>
+  runArb.map((s) => new Op("run", describeSync(s), (h) => execSync(h, s)));
+const concurrentOp = (syncArb: fc.Arbitrary<SyncSpec>) =>
+  fc.tuple(syncArb, syncArb).map(([a, b]) =>
+    new Op("concurrent", `at once: ${describeSync(a)} + ${describeSync(b)}`, async (h) => {
+      await Promise.all([execSync(h, a), execSync(h, b)]);
+    })
+  );
+const backgroundOp = (syncArb: fc.Arbitrary<SyncSpec>) =>
+  syncArb.map((s) =>
+    new Op("background", `start ${describeSync(s)} (not awaited)`, (h) => {
+      h.track(execSync(h, s));
+      return Promise.resolve();
+    })
+  );
+/** Lets background syncs get on (races with the next operation land mid-sync). */
+const pauseOp = fc.integer({ min: 5, max: 80 }).map((ms) =>
+  new Op("pause", `wait ${ms} ms`, async () => {
+    await sleep(ms);
   })
 );
 const webhookOp = slotArb.map((slot) =>
@@ -401,14 +427,15 @@ const webhookOp = slotArb.map((slot) =>
 
 // ---- faults ------------------------------------------------------------------------------------
 
+/** Lost answers come 3 to 5 times: the client tries 3 times, fewer is only a retried success. */
 const FAULTS: Array<[string, (h: History, k: number) => void]> = [
   [
-    "Xero: bill create answers lost after the write",
-    (h, k) => h.shared.xeroSim.fault({ endpoint: "invoices.put", kind: "drop", times: k }),
+    "Xero: bill create answers lost after the write (2 + k times)",
+    (h, k) => h.shared.xeroSim.fault({ endpoint: "invoices.put", kind: "drop", times: 2 + k }),
   ],
   [
-    "Xero: bill update answers lost after the write",
-    (h, k) => h.shared.xeroSim.fault({ endpoint: "invoices.post", kind: "drop", times: k }),
+    "Xero: bill update answers lost after the write (2 + k times)",
+    (h, k) => h.shared.xeroSim.fault({ endpoint: "invoices.post", kind: "drop", times: 2 + k }),
   ],
   [
     "Xero: bill create slow past the timeout",
@@ -459,28 +486,29 @@ const faultOp = fc.record({
 
 // ---- infrastructure ------------------------------------------------------------------------------
 
-const restartOp = fc.record({
-  during: fc.option(syncArb, { nil: undefined }),
-  afterMs: fc.integer({ min: 0, max: 40 }),
-  clean: fc.boolean(),
-}).map(({ during, afterMs, clean }) =>
-  new Op(
-    "restart",
-    clean && !during
-      ? "restart the app (clean)"
-      : `process death ${
-        during ? `${afterMs} ms into ${describeSync(during)}` : "while idle"
-      } then boot again on the same KV`,
-    async (h) => {
-      if (clean && !during) return await h.restart();
-      if (during) {
-        h.track(execSync(h, during));
-        await sleep(afterMs);
-      }
-      await h.die();
-    },
-  )
-);
+const restartOp = (syncArb: fc.Arbitrary<SyncSpec>) =>
+  fc.record({
+    during: fc.option(syncArb, { nil: undefined }),
+    afterMs: fc.integer({ min: 0, max: 40 }),
+    clean: fc.boolean(),
+  }).map(({ during, afterMs, clean }) =>
+    new Op(
+      "restart",
+      clean && !during
+        ? "restart the app (clean)"
+        : `process death ${
+          during ? `${afterMs} ms into ${describeSync(during)}` : "while idle"
+        } then boot again on the same KV`,
+      async (h) => {
+        if (clean && !during) return await h.restart();
+        if (during) {
+          h.track(execSync(h, during));
+          await sleep(afterMs);
+        }
+        await h.die();
+      },
+    )
+  );
 
 const lockExpiryOp = fc.constant(null).map(() =>
   new Op(
@@ -511,7 +539,8 @@ const clockOp = fc.integer({ min: 1, max: 2 }).map((days) =>
 // ---- the property ---------------------------------------------------------------------------------
 
 /** Arbitraries of the allowed kinds; repeated entries weigh them (fc.commands picks uniformly). */
-function commandArbs(ops: Set<OpKind>): fc.Arbitrary<Op>[] {
+function commandArbs(o: Filters): fc.Arbitrary<Op>[] {
+  const { runArb, buttonArb, syncArb } = syncArbs(o);
   const table: Array<[OpKind, fc.Arbitrary<Op>, number]> = [
     ["create", createArb, 4],
     ["edit_header", editHeaderArb, 1],
@@ -527,22 +556,28 @@ function commandArbs(ops: Set<OpKind>): fc.Arbitrary<Op>[] {
     ["pay", xeroArb("pay"), 1],
     ["void", xeroArb("void"), 1],
     ["settings", settingsArb, 2],
-    ["button", buttonOp, 3],
-    ["run", runOp, 4],
-    ["concurrent", concurrentOp, 1],
-    ["background", backgroundOp, 2],
+    ["button", buttonOp(buttonArb), 3],
+    ["run", runOp(runArb), 4],
+    ["concurrent", concurrentOp(syncArb), 2],
+    ["background", backgroundOp(syncArb), 2],
     ["webhook", webhookOp, 1],
+    ["pause", pauseOp, 2],
     ["fault", faultOp, 2],
-    ["restart", restartOp, 1],
+    ["restart", restartOp(syncArb), 1],
     ["lock_expiry", lockExpiryOp, 1],
     ["kv_loss", kvLossOp, 1],
-    ["clock", clockOp, 1],
+    ["clock", clockOp, 2],
   ];
-  return table.filter(([k]) => ops.has(k)).flatMap(([, arb, w]) => Array(w).fill(arb));
+  return table.filter(([k]) => o.ops.has(k)).flatMap(([, arb, w]) => Array(w).fill(arb));
 }
 
-export interface ModelOptions {
+export interface Filters {
   ops: Set<OpKind>;
+  modes: Set<Mode>;
+  windows: Set<string>;
+}
+
+export interface ModelOptions extends Filters {
   maxOps: number;
 }
 
@@ -551,7 +586,7 @@ export function historyProperty(shared: Shared, opts: ModelOptions, stats: Stats
   return fc.asyncProperty(
     // Every history starts with one or two purchase orders, so its first operations act on one.
     fc.array(createArb, { minLength: 1, maxLength: 2 }),
-    fc.commands(commandArbs(opts.ops), { maxCommands: opts.maxOps, size: "max" }),
+    fc.commands(commandArbs(opts), { maxCommands: opts.maxOps, size: "max" }),
     async (initial, cmds) => {
       const t0 = Date.now();
       const h = await History.start(shared);

@@ -4,7 +4,7 @@
  * Prints the figures (histories, operations, faults, bills checked, violations) and, on a
  * failure, the seed and the shrunk history; exits 1 then.
  */
-import { checkHistories, formatReport, parseOps } from "./commands.ts";
+import { checkHistories, formatReport, parseFilters } from "./commands.ts";
 import { newStats, startShared } from "./world.ts";
 
 function parseArgs(args: string[]) {
@@ -23,7 +23,7 @@ const args = parseArgs(Deno.args);
 const runs = Number(args.runs ?? Deno.env.get("MODEL_RUNS") ?? 500);
 const seed = Number(args.seed ?? Deno.env.get("MODEL_SEED") ?? Date.now() % 2_147_483_647);
 const maxOps = Number(args["max-ops"] ?? Deno.env.get("MODEL_MAX_OPS") ?? 12);
-const ops = parseOps(args.ops ?? Deno.env.get("MODEL_OPS"));
+const filters = parseFilters(args.ops ?? Deno.env.get("MODEL_OPS"));
 if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(seed) || !(maxOps >= 1)) {
   console.error("usage: deno task model -- --runs N --seed N [--ops kinds] [--max-ops N]");
   Deno.exit(2);
@@ -33,9 +33,15 @@ const shared = await startShared();
 const stats = newStats();
 const t0 = Date.now();
 console.log(
-  `model: ${runs} histories of ≤ ${maxOps} operations, seed ${seed}, ops ${[...ops].join(",")}`,
+  `model: ${runs} histories of ≤ ${maxOps} operations, seed ${seed}, ops ${
+    [...filters.ops].join(",")
+  }`,
 );
-const details = await checkHistories(shared, { runs, seed, maxOps, ops, path: args.path }, stats);
+const details = await checkHistories(
+  shared,
+  { runs, seed, maxOps, ...filters, path: args.path },
+  stats,
+);
 await shared.close();
 const secs = ((Date.now() - t0) / 1000).toFixed(1);
 console.log(

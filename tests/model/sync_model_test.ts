@@ -3,10 +3,10 @@
  * Zoho edits, Xero actions, settings, syncs, faults, deaths and KV losses against the real app and
  * the simulators; after each, the oracle of tests/model/oracle.ts. Seeded: MODEL_SEED (default
  * fixed, so CI replays the same histories), MODEL_RUNS (default 500), MODEL_MAX_OPS (12),
- * MODEL_OPS to restrict the operations (see parseOps). A failure names the seed and the shrunk
+ * MODEL_OPS to restrict the operations (see parseFilters). A failure names the seed and the shrunk
  * history.
  */
-import { checkHistories, formatReport, parseOps } from "./commands.ts";
+import { checkHistories, formatReport, parseFilters } from "./commands.ts";
 import { newStats, startShared } from "./world.ts";
 
 const env = (k: string) => Deno.env.get(k);
@@ -20,12 +20,12 @@ Deno.test({
     const runs = Number(env("MODEL_RUNS") ?? 500);
     const seed = Number(env("MODEL_SEED") ?? 1313);
     const maxOps = Number(env("MODEL_MAX_OPS") ?? 12);
-    const ops = parseOps(env("MODEL_OPS"));
+    const filters = parseFilters(env("MODEL_OPS"));
     const shared = await startShared();
     const stats = newStats();
     const t0 = Date.now();
     try {
-      const details = await checkHistories(shared, { runs, seed, maxOps, ops }, stats);
+      const details = await checkHistories(shared, { runs, seed, maxOps, ...filters }, stats);
       console.log(
         `[model] histories=${stats.histories}, operations=${stats.ops}, faults=${stats.faults}, ` +
           `syncs=${stats.syncs}, deaths=${stats.deaths}, bills checked=${stats.billsChecked}, ` +

@@ -35,7 +35,8 @@ export const TIMING = {
   shortLockMs: 25,
   runLeaseMs: 1_200,
   heartbeatMs: 300,
-  lockWaitMs: 300,
+  /** How long a sync waits for a record another holds (product: 20 s, for calls of ~1 s). */
+  lockWaitMs: 60,
 };
 
 const DAY = 86_400_000;
