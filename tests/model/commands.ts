@@ -104,8 +104,9 @@ class Op implements fc.AsyncCommand<Model, History> {
   async run(m: Model, h: History): Promise<void> {
     if (this.kind === "create") m.created++;
     h.step++;
-    // People act at least a second apart: Zoho's Modified_Time has second precision.
-    h.advanceClock(1_000);
+    // People act a minute or more apart (Zoho's Modified_Time has second precision): more than
+    // the run's 60 s listing overlap, so a record left behind by a run stays behind.
+    h.advanceClock(61_000);
     const t0 = Date.now();
     await this.exec(h);
     if (DEBUG) console.log(`  ${Date.now() - t0} ms  ${this.label}`);
@@ -167,6 +168,7 @@ function editPo(h: History, slot: number, mutate: (rec: Rec, lines: Line[]) => v
   rec.Purchase_Items = lines;
   const { Modified_Time: _m, ...patch } = withZohoTotals(rec);
   h.shared.zohoSim.edit(id, patch);
+  h.userWrote(id);
 }
 
 const createArb = fc.record({
@@ -186,6 +188,7 @@ const createArb = fc.record({
     delete rec.Modified_Time; // stamped by Zoho now
     h.shared.zohoSim.upsert(rec);
     h.ids.push(id);
+    h.userWrote(id);
     return Promise.resolve();
   })
 );
@@ -328,6 +331,10 @@ const SETTINGS_CHANGES: Array<[string, (s: Record<string, unknown>) => void]> = 
   ["bill status AUTHORISED", (s) => (s.billStatus = "AUTHORISED")],
   ["write-back off", (s) => (s.writeBack = { enabled: false })],
   ["write-back on", (s) => (s.writeBack = { enabled: true })],
+  // Issue 19 point 5: the settings accept the order's own fields as write-back targets.
+  ["write-back of the bill id into PO_Number", (s) => {
+    s.writeBack = { enabled: true, fields: { billId: "PO_Number" } };
+  }],
 ];
 
 const settingsArb = fc.nat({ max: SETTINGS_CHANGES.length - 1 }).map((i) =>

@@ -15,8 +15,9 @@
  *  - a record deleted in Zoho keeps its bill (nothing tells Xero);
  *  - a bill voided or deleted in Xero is not replaced (product policy: the accountant decided),
  *    provided the record's last result says so;
- *  - totals: Zoho rounds per line and the simulator in floating point, so one cent is allowed
- *    (issue 13 point 9 asks for exact totals; tighten to 0 once that lands).
+ *  - totals: the bill's lines are totalled as real Xero does (decimal, per line, at the Xero rate
+ *    of each tax type) and one cent from Grand_Total is allowed without a warning (issue 13 point
+ *    9 asks for exact totals; tighten to 0 once that lands).
  */
 import {
   eligibility,
@@ -24,13 +25,16 @@ import {
   recordUrl,
   toBill,
   type XeroInvoice,
+  xeroTotal,
 } from "../../lib/mapping/mod.ts";
+import { ORG_TAX_RATES } from "../../sandbox/demo_org.ts";
 import { keys } from "../../lib/store/keys.ts";
 import type { RecordState } from "../../lib/store/records.ts";
 import type { RecordResult } from "../../lib/sync/types.ts";
 import type { XeroSimInvoice } from "../../sandbox/xero.ts";
-import type { History } from "./world.ts";
+import { type History, userOwned } from "./world.ts";
 
+const XERO_RATES = new Map(ORG_TAX_RATES.map((t) => [t.taxType, t.effectiveRate]));
 const LOCKED = new Set(["AUTHORISED", "PAID"]);
 const GONE = new Set(["VOIDED", "DELETED"]);
 const cents = (x: number) => Math.round(x * 100);
@@ -102,6 +106,22 @@ export async function checkOracle(
     }
     const raw = zoho.get(id);
     if (!raw) continue; // deleted in Zoho: its bill stays (lenient, see above)
+    // The app writes only its own write-back fields, never the order's (issue 19 point 5).
+    const before = h.userFields.get(id);
+    if (before) {
+      const now = userOwned(raw);
+      const touched = Object.keys({ ...before, ...now }).filter((k) =>
+        JSON.stringify(before[k]) !== JSON.stringify(now[k])
+      );
+      if (touched.length) {
+        violations.push(
+          `[order-field-overwritten] the app changed ${id}'s own field(s) ${
+            touched.map((k) => `${k}: ${JSON.stringify(before[k])} → ${JSON.stringify(now[k])}`)
+              .join(", ")
+          }`,
+        );
+      }
+    }
     const parsed = parsePurchaseOrder(raw, settings);
     const reasons = parsed.ok ? eligibility(parsed.po, settings) : parsed.reasons;
     if (reasons.length || !parsed.ok) continue; // not eligible now: an earlier bill is left alone
@@ -154,10 +174,13 @@ export async function checkOracle(
       );
       continue;
     }
+    // What real Xero totals these lines to (decimal, per line, at Xero's rates for the tax types),
+    // not the simulator's Total: it rounds in floating point and is a cent off at exact halves.
     const grand = parsed.po.grandTotal;
-    if (grand !== null && Math.abs(cents(bill.Total) - cents(grand)) > 1 && !warnedTotal.has(id)) {
+    const total = xeroTotal(want.invoice, XERO_RATES);
+    if (grand !== null && Math.abs(cents(total) - cents(grand)) > 1 && !warnedTotal.has(id)) {
       violations.push(
-        `[total-silent] ${id}'s bill totals ${bill.Total} but Zoho's Grand_Total is ${grand}, and no result warned`,
+        `[total-silent] ${id}'s bill totals ${total} in Xero but Zoho's Grand_Total is ${grand}, and no result warned`,
       );
     }
   }

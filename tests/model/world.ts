@@ -30,11 +30,11 @@ export const TIMING = {
   /** A create with no answer is waited for this long before it is sent again (product: 120 s). */
   unconfirmedWaitMs: 700,
   /** Record locks (product: 120 s): longer than any call here, so only "lock expiry" breaks them. */
-  recordLockMs: 3_000,
+  recordLockMs: 1_500,
   /** The lock expiry op: locks shorter than one slow Xero call. */
   shortLockMs: 25,
-  runLeaseMs: 1_200,
-  heartbeatMs: 300,
+  runLeaseMs: 600,
+  heartbeatMs: 200,
   /** How long a sync waits for a record another holds (product: 20 s, for calls of ~1 s). */
   lockWaitMs: 60,
 };
@@ -135,6 +135,8 @@ export class History {
   readonly inflight = new Set<Promise<unknown>>();
   /** Findings made during the history (a bill's status lowered). */
   readonly violations: string[] = [];
+  /** Each record's fields as its user last left them (the app may write only Xero_* fields). */
+  readonly userFields = new Map<string, Record<string, unknown>>();
   /** Highest status rank each bill ever showed. */
   private readonly maxStatus = new Map<string, number>();
   private readonly dead: Booted[] = [];
@@ -161,6 +163,9 @@ export class History {
     await h.bootApp();
     const saved = await h.engine.saveSettings(h.settingsInput);
     if (!saved.ok) throw new Error(saved.errors.join("; "));
+    // Both tokens minted up front: a death in the middle of a mint leaves the mint claim to
+    // expire first (seconds), which would make most of the suite's time, not most of its findings.
+    await Promise.all([h.app.ctx.zoho.fieldNames(), h.app.ctx.xero.tenant()]);
     return h;
   }
 
@@ -223,6 +228,12 @@ export class History {
     this.inflight.add(wrapped);
     wrapped.finally(() => this.inflight.delete(wrapped)).catch(() => {});
     return wrapped;
+  }
+
+  /** Remembers a record as the user just left it. */
+  userWrote(id: string) {
+    const rec = this.shared.zohoSim.records.get(id);
+    if (rec) this.userFields.set(id, userOwned(rec));
   }
 
   // ---- syncs ---------------------------------------------------------------------------------
@@ -370,6 +381,16 @@ export class History {
       await Deno.remove(this.kvPath + suffix).catch(() => {});
     }
   }
+}
+
+/** A record's fields minus those Zoho or the app's write-back (Xero_*) change. */
+export function userOwned(rec: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rec)) {
+    if (k.startsWith("Xero_") || k === "Modified_Time" || k === "Modified_By") continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 export const STATUS_RANK: Record<string, number> = {
