@@ -212,10 +212,18 @@ const editHeaderArb = fc.record({ slot: slotArb, what: fc.nat({ max: 4 }), n: sm
   });
 });
 
-const editLinesArb = fc.record({ slot: slotArb, what: fc.nat({ max: 5 }), n: small }).map((
+const editLinesArb = fc.record({ slot: slotArb, what: fc.nat({ max: 6 }), n: small }).map((
   { slot, what, n },
 ) => {
-  const name = ["quantity", "price", "discount", "add line", "remove line", "line tax"][what];
+  const name = [
+    "quantity",
+    "price",
+    "discount",
+    "add line",
+    "remove line",
+    "line tax",
+    "line description (totals unchanged)",
+  ][what];
   return new Op("edit_lines", `edit lines #${slot}: ${name} (${n})`, (h) => {
     editPo(h, slot, (_rec, lines) => {
       if (!lines.length) return;
@@ -238,6 +246,7 @@ const editLinesArb = fc.record({ slot: slotArb, what: fc.nat({ max: 5 }), n: sma
         const choice = [TAXES.none, TAXES.vat, TAXES.gst10, TAXES.gst15][n % 4];
         line.Line_Tax = taxEntries(choice);
       }
+      if (what === 6) line.Description = `Note ${n}`;
     });
     return Promise.resolve();
   });
