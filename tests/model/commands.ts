@@ -666,6 +666,7 @@ export async function checkHistories(
 export function formatReport(
   details: Awaited<ReturnType<typeof checkHistories>>,
   seed: number,
+  replay: { ops?: string; maxOps: number },
 ): string {
   if (!details.failed) return "";
   const [initial, history] = details.counterexample ?? [[], ""];
@@ -680,7 +681,8 @@ export function formatReport(
   return [
     `model-based sync test failed: seed ${seed}, path "${details.counterexamplePath}", ` +
     `after ${details.numRuns} histories and ${details.numShrinks} shrinks.`,
-    `Replay: deno task model -- --seed ${seed} --path "${details.counterexamplePath}"`,
+    `Replay: deno task model -- --seed ${seed} --path "${details.counterexamplePath}" ` +
+    `--max-ops ${replay.maxOps}${replay.ops ? ` --ops "${replay.ops}"` : ""}`,
     "Shrunk history:",
     ...lines.map((l, i) => `  ${i + 1}. ${l.trim()}`),
     "Violations:",

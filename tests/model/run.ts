@@ -50,6 +50,8 @@ console.log(
     `violations=${details.failed ? 1 : 0}, ${secs} s`,
 );
 if (details.failed) {
-  console.error(formatReport(details, seed));
+  console.error(
+    formatReport(details, seed, { ops: args.ops ?? Deno.env.get("MODEL_OPS"), maxOps }),
+  );
   Deno.exit(1);
 }

@@ -31,7 +31,9 @@ Deno.test({
           `syncs=${stats.syncs}, deaths=${stats.deaths}, bills checked=${stats.billsChecked}, ` +
           `violations=${details.failed ? 1 : 0}, ${((Date.now() - t0) / 1000).toFixed(1)} s`,
       );
-      if (details.failed) throw new Error(formatReport(details, seed));
+      if (details.failed) {
+        throw new Error(formatReport(details, seed, { ops: env("MODEL_OPS"), maxOps }));
+      }
     } finally {
       await shared.close();
     }
