@@ -477,6 +477,27 @@ const FAULTS: Array<[string, (h: History, k: number) => void]> = [
     "Zoho: record reads fail",
     (h) => h.shared.zohoSim.fault({ endpoint: "get", kind: "500", times: 3 }),
   ],
+  // Slow but within the clients' timeout: widens the windows in which users act mid-sync.
+  [
+    "Zoho: write-back slow",
+    (h, k) =>
+      h.shared.zohoSim.fault({
+        endpoint: "update",
+        kind: "delay",
+        delayMs: TIMING.slowOkMs,
+        times: k,
+      }),
+  ],
+  [
+    "Xero: bill writes slow",
+    (h, k) =>
+      h.shared.xeroSim.fault({
+        endpoint: "invoices",
+        kind: "delay",
+        delayMs: TIMING.slowOkMs,
+        times: k,
+      }),
+  ],
   [
     "Zoho: write-back dropped",
     (h, k) => h.shared.zohoSim.fault({ endpoint: "update", kind: "drop", times: k }),

@@ -27,6 +27,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const TIMING = {
   clientTimeoutMs: 250,
   slowMs: 400,
+  /** Slow, but answered within the client's timeout. */
+  slowOkMs: 180,
   /** A create with no answer is waited for this long before it is sent again (product: 120 s). */
   unconfirmedWaitMs: 700,
   /** Record locks (product: 120 s): longer than any call here, so only "lock expiry" breaks them. */
