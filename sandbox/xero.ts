@@ -27,6 +27,7 @@ import {
   type XeroSimInvoice,
 } from "./xero_org.ts";
 import { seededRandom } from "./po_generator.ts";
+import { heldCalls } from "./held.ts";
 import { WhereError } from "./xero_where.ts";
 
 export type { XeroSimContact, XeroSimInvoice, XeroSimLineItem } from "./xero_org.ts";
@@ -61,7 +62,9 @@ export type XeroFaultKind =
   | "delay"
   | "drop"
   | "malformed"
-  | "invalid_token";
+  | "invalid_token"
+  /** Like "delay", but `whenHeld()` says when a call waits and `releaseHeld()` ends the wait. */
+  | "hold";
 
 export interface XeroFaultSpec {
   /** A counts key ("invoices.put") or its prefix ("invoices"); all endpoints when left out. */
@@ -110,6 +113,10 @@ export interface XeroSim {
   setDayLimitRemaining(n: number, tenantId?: string): void;
   /** Makes every issued access token expired (the next API call answers 401). */
   expireAccessTokens(): void;
+  /** Resolves true once a call is held by a "hold" fault (at once if one is), false after `ms`. */
+  whenHeld(ms: number): Promise<boolean>;
+  /** Lets every held call go on. */
+  releaseHeld(): void;
   close(): Promise<void>;
 }
 
@@ -223,6 +230,7 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
   const connectedAt = new Date().toISOString();
 
   const counts: Record<string, number> = {};
+  const holding = heldCalls(sleep);
   let faults: Array<XeroFaultSpec & { left: number }> = [];
   let random: (XeroRandomFaults & { next: () => number }) | null = null;
 
@@ -665,6 +673,7 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
     if (path.length + url.search.length > 2048) return notFound();
     const fault = takeFault(ep);
     if (fault?.kind === "delay") await sleep(fault.delayMs ?? 1000);
+    if (fault?.kind === "hold") await holding.hold(fault.delayMs ?? 1000);
     const early = fault ? faultResponse(fault) : undefined;
     if (early) {
       if (req.body) await req.body.cancel();
@@ -732,12 +741,15 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
     expireAccessTokens() {
       for (const k of accessTokens.keys()) accessTokens.set(k, 0);
     },
+    whenHeld: (ms) => holding.when(ms),
+    releaseHeld: () => holding.release(),
     reset() {
       sim.clearFaults();
       for (const k of Object.keys(counts)) delete counts[k];
       seedOrgs();
     },
     async close() {
+      holding.release();
       await server.shutdown();
     },
   };

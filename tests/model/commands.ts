@@ -12,7 +12,8 @@ import { keys } from "../../lib/store/keys.ts";
 import type { Mode, StartRunInput } from "../../lib/sync/types.ts";
 import { ORG_SETTINGS } from "../../sandbox/demo_org.ts";
 import { generatePurchaseOrder, seededRandom, withZohoTotals } from "../../sandbox/po_generator.ts";
-import type { XeroSimInvoice } from "../../sandbox/xero.ts";
+import type { XeroSim, XeroSimInvoice } from "../../sandbox/xero.ts";
+import type { ZohoSim } from "../../sandbox/zoho.ts";
 import { checkOracle } from "./oracle.ts";
 import { History, type Shared, sleep, type Stats, TIMING } from "./world.ts";
 
@@ -32,7 +33,7 @@ export const OP_GROUPS = {
   ],
   xero: ["submit", "approve", "pay", "void"],
   settings: ["settings"],
-  sync: ["button", "run", "concurrent", "background", "webhook", "pause"],
+  sync: ["button", "run", "concurrent", "background", "race", "webhook", "pause"],
   faults: ["fault"],
   infra: ["restart", "lock_expiry", "kv_loss", "clock"],
 } as const;
@@ -419,6 +420,33 @@ const backgroundOp = (syncArb: fc.Arbitrary<SyncSpec>) =>
       return Promise.resolve();
     })
   );
+/** Which call of a sync a race holds: the next operations happen while it waits. */
+const HOLDS: Array<[string, (h: History) => ZohoSim | XeroSim, string]> = [
+  ["Zoho record read", (h) => h.shared.zohoSim, "get"],
+  ["Xero bill create", (h) => h.shared.xeroSim, "invoices.put"],
+  ["Xero bill update", (h) => h.shared.xeroSim, "invoices.post"],
+  ["Zoho write-back", (h) => h.shared.zohoSim, "update"],
+];
+
+/**
+ * A sync started in the background and held in the middle of one of its calls (for at most
+ * TIMING.holdMs, within the clients' timeout): the operations that follow race with it, at a
+ * known point instead of wherever the scheduler happens to be.
+ */
+const raceOp = (syncArb: fc.Arbitrary<SyncSpec>) =>
+  fc.record({ sync: syncArb, hold: fc.nat({ max: HOLDS.length - 1 }) }).map(({ sync, hold }) =>
+    new Op(
+      "race",
+      `start ${describeSync(sync)} in the background and hold its next ${HOLDS[hold][0]}`,
+      async (h) => {
+        const [, sim, endpoint] = HOLDS[hold];
+        sim(h).fault({ endpoint, kind: "hold", delayMs: TIMING.holdMs });
+        h.track(execSync(h, sync));
+        await sim(h).whenHeld(TIMING.holdMs);
+      },
+    )
+  );
+
 /** Lets background syncs get on (races with the next operation land mid-sync). */
 const pauseOp = fc.integer({ min: 5, max: 80 }).map((ms) =>
   new Op("pause", `wait ${ms} ms`, async () => {
@@ -597,6 +625,7 @@ function commandArbs(o: Filters): fc.Arbitrary<Op>[] {
     ["run", runOp(runArb), 4],
     ["concurrent", concurrentOp(syncArb), 2],
     ["background", backgroundOp(syncArb), 2],
+    ["race", raceOp(syncArb), 3],
     ["webhook", webhookOp, 1],
     ["pause", pauseOp, 2],
     ["fault", faultOp, 2],

@@ -27,6 +27,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const TIMING = {
   clientTimeoutMs: 250,
   slowMs: 400,
+  /** How long a race holds a sync's call at most (within the client's timeout). */
+  holdMs: 200,
   /** Slow, but answered within the client's timeout. */
   slowOkMs: 180,
   /** A create with no answer is waited for this long before it is sent again (product: 120 s). */
@@ -334,6 +336,8 @@ export class History {
    * more when the first left something owed (a fault window: retry set, queue, failures).
    */
   async settle(): Promise<{ last: RecordResult[] }> {
+    this.shared.zohoSim.releaseHeld();
+    this.shared.xeroSim.releaseHeld();
     await this.drain();
     this.shared.zohoSim.clearFaults();
     this.shared.xeroSim.clearFaults();
