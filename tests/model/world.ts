@@ -28,7 +28,7 @@ export const TIMING = {
   clientTimeoutMs: 250,
   slowMs: 400,
   /** How long a race holds a sync's call at most (within the client's timeout). */
-  holdMs: 200,
+  holdMs: 120,
   /** Slow, but answered within the client's timeout. */
   slowOkMs: 180,
   /** A create with no answer is waited for this long before it is sent again (product: 120 s). */
