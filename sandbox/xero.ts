@@ -30,6 +30,7 @@ import {
   type XeroSimInvoice,
 } from "./xero_org.ts";
 import { seededRandom } from "./po_generator.ts";
+import { heldCalls } from "./held.ts";
 import { WhereError } from "./xero_where.ts";
 
 export type { XeroSimContact, XeroSimInvoice, XeroSimLineItem } from "./xero_org.ts";
@@ -75,7 +76,9 @@ export type XeroFaultKind =
   | "delay"
   | "drop"
   | "malformed"
-  | "invalid_token";
+  | "invalid_token"
+  /** Like "delay", but `whenHeld()` says when a call waits and `releaseHeld()` ends the wait. */
+  | "hold";
 
 export interface XeroFaultSpec {
   /** A counts key ("invoices.put") or its prefix ("invoices"); all endpoints when left out. */
@@ -104,8 +107,16 @@ export interface XeroSim {
   tenantId: string;
   invoices(tenantId?: string): XeroSimInvoice[];
   contacts(tenantId?: string): XeroSimContact[];
-  /** A user approving, paying, voiding or deleting a bill in Xero. */
-  setInvoiceStatus(invoiceId: string, status: "AUTHORISED" | "PAID" | "VOIDED" | "DELETED"): void;
+  /** A user submitting, approving, paying, voiding or deleting a bill in Xero. */
+  setInvoiceStatus(
+    invoiceId: string,
+    status: "SUBMITTED" | "AUTHORISED" | "PAID" | "VOIDED" | "DELETED",
+  ): void;
+  /**
+   * Forgets every bill, contact, idempotency answer and rate-limit count, and every queued fault:
+   * a fresh organisation on the same port (tests reuse one simulator across many histories).
+   */
+  reset(): void;
   /** An accountant archiving (or restoring) a contact; Xero then refuses bills for it. */
   setContactStatus(contactId: string, status: "ACTIVE" | "ARCHIVED"): void;
   counts: Record<string, number>;
@@ -113,6 +124,8 @@ export interface XeroSim {
   resetCounts(): void;
   fault(spec: XeroFaultSpec): void;
   randomFaults(spec: XeroRandomFaults | null): void;
+  /** Drops every queued and random fault. */
+  clearFaults(): void;
   setDayLimitRemaining(n: number, tenantId?: string): void;
   /** Makes every issued access token expired (the next API call answers 401). */
   expireAccessTokens(): void;
@@ -127,6 +140,10 @@ export interface XeroSim {
   readonly webhookDeliveries: XeroWebhookDelivery[];
   /** Sends the gathered events now and waits for every delivery under way. */
   flushWebhooks(): Promise<void>;
+  /** Resolves true once a call is held by a "hold" fault (at once if one is), false after `ms`. */
+  whenHeld(ms: number): Promise<boolean>;
+  /** Lets every held call go on. */
+  releaseHeld(): void;
   close(): Promise<void>;
 }
 
@@ -210,20 +227,27 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
     [{ tenantId: crypto.randomUUID(), tenantName: "Demo Company (AU)" }];
   const orgs = new Map<string, SimOrg>();
   const rate = new Map<string, TenantLimits>();
-  for (const t of tenants) {
-    orgs.set(
-      t.tenantId,
-      new SimOrg(t.tenantId, t.tenantName, {
-        accounts: opts.accounts ?? DEFAULT_ACCOUNTS,
-        taxRates: opts.taxRates ?? DEFAULT_TAX_RATES,
-        currencies: opts.currencies ?? DEFAULT_CURRENCIES,
-        contacts: opts.contacts ?? DEFAULT_CONTACTS,
-        taxAmountTolerance: opts.taxAmountTolerance,
-      }),
-    );
-    rate.set(t.tenantId, { inFlight: 0, window: [], dayUsed: 0 });
-  }
   const appWindow: number[] = [];
+  function seedOrgs() {
+    for (const t of tenants) {
+      orgs.set(
+        t.tenantId,
+        new SimOrg(t.tenantId, t.tenantName, {
+          accounts: opts.accounts ?? DEFAULT_ACCOUNTS,
+          taxRates: opts.taxRates ?? DEFAULT_TAX_RATES,
+          currencies: opts.currencies ?? DEFAULT_CURRENCIES,
+          contacts: opts.contacts ?? DEFAULT_CONTACTS,
+          taxAmountTolerance: opts.taxAmountTolerance,
+        }),
+      );
+      // Changed in place, in-flight count kept: requests of the previous user may still finish.
+      const limit = rate.get(t.tenantId);
+      if (limit) Object.assign(limit, { window: [], dayUsed: 0 });
+      else rate.set(t.tenantId, { inFlight: 0, window: [], dayUsed: 0 });
+    }
+    appWindow.length = 0;
+  }
+  seedOrgs();
 
   // OAuth state. A refresh token is valid until `validUntil` (Infinity while it is the newest).
   const refreshTokens = new Map<string, { validUntil: number }>();
@@ -238,6 +262,7 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
   const connectedAt = new Date().toISOString();
 
   const counts: Record<string, number> = {};
+  const holding = heldCalls(sleep);
   let faults: Array<XeroFaultSpec & { left: number }> = [];
   let random: (XeroRandomFaults & { next: () => number }) | null = null;
 
@@ -818,6 +843,7 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
     if (path.length + url.search.length > 2048) return notFound();
     const fault = takeFault(ep);
     if (fault?.kind === "delay") await sleep(fault.delayMs ?? 1000);
+    if (fault?.kind === "hold") await holding.hold(fault.delayMs ?? 1000);
     const early = fault ? faultResponse(fault) : undefined;
     if (early) {
       if (req.body) await req.body.cancel();
@@ -878,6 +904,10 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
     randomFaults(spec) {
       random = spec ? { ...spec, next: seededRandom(spec.seed) } : null;
     },
+    clearFaults() {
+      faults = [];
+      random = null;
+    },
     setDayLimitRemaining(n, tenantId) {
       for (const [id, t] of rate) {
         if (!tenantId || id === tenantId) t.dayUsed = Math.max(0, limits.perDay - n);
@@ -909,7 +939,15 @@ export function startXeroSim(opts: XeroSimOptions = {}): Promise<XeroSim> {
       await flushNow();
       await Promise.allSettled([...inflight]);
     },
+    whenHeld: (ms) => holding.when(ms),
+    releaseHeld: () => holding.release(),
+    reset() {
+      sim.clearFaults();
+      for (const k of Object.keys(counts)) delete counts[k];
+      seedOrgs();
+    },
     async close() {
+      holding.release();
       clearTimeout(hookTimer);
       await Promise.allSettled([...inflight]);
       await server.shutdown();

@@ -8,6 +8,7 @@
  * It never imports lib/: it is an independent implementation of REFERENCE.md, so it cannot drift
  * into whatever the client happens to do.
  */
+import { heldCalls } from "./held.ts";
 import { seededRandom } from "./po_generator.ts";
 import {
   buildFields,
@@ -34,7 +35,15 @@ export type ZohoSimEndpoint =
   | "deleted"
   | "other";
 
-export type ZohoFaultKind = "429" | "500" | "invalid_token" | "delay" | "drop" | "malformed";
+/** "hold": like "delay", but `whenHeld()` says when a call is waiting and `releaseHeld()` ends it. */
+export type ZohoFaultKind =
+  | "429"
+  | "500"
+  | "invalid_token"
+  | "delay"
+  | "hold"
+  | "drop"
+  | "malformed";
 
 export interface ZohoFaultSpec {
   /** Which endpoint (a ZohoSimEndpoint); omitted = any CRM API endpoint (list, get, update, fields, users, org, other). */
@@ -127,6 +136,10 @@ export interface ZohoSim {
   clearFaults(): void;
   revokeRefreshToken(): void;
   expireAccessTokens(): void;
+  /** Resolves true once a call is held by a "hold" fault (at once if one is), false after `ms`. */
+  whenHeld(ms: number): Promise<boolean>;
+  /** Lets every held call go on. */
+  releaseHeld(): void;
   /** Formats a time the way this org's Modified_Time looks. */
   formatTime(ms: number): string;
   close(): Promise<void>;
@@ -307,6 +320,7 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
   let sortedCache: { version: number; key: string; rows: Json[] } | null = null;
   let listPages = 0;
   const timers = new Set<{ id?: ReturnType<typeof setTimeout>; done: () => void }>();
+  const holding = heldCalls(sleep);
   const user = { name: "Sim Admin", id: "5725767000000011001", email: "admin@example.com" };
   const createdAt = formatTime(now());
 
@@ -420,6 +434,9 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
       case "delay":
         // Like a slow server: the request is still applied, even if the client gave up waiting.
         await sleep(fault.delayMs ?? 2000);
+        return null;
+      case "hold":
+        await holding.hold(fault.delayMs ?? 2000);
         return null;
       case "drop":
         // Headers go out, then the connection dies mid-body: the client sees a network error.
@@ -1079,8 +1096,11 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
     expireAccessTokens() {
       for (const info of accessTokens.values()) info.expired = true;
     },
+    whenHeld: (ms) => holding.when(ms),
+    releaseHeld: () => holding.release(),
     formatTime,
     async close() {
+      holding.release();
       for (const t of [...timers]) t.done();
       await server.shutdown();
     },
