@@ -3,7 +3,7 @@
  * module (a KV lease), checkpoints after every batch, a watermark that moves only past records that
  * are done, and a retry set for the ones that failed.
  */
-import { type Settings, SettingsSchema } from "../mapping/mod.ts";
+import { type Settings, SettingsSchema, writeBackIssues } from "../mapping/mod.ts";
 import { kvStamp } from "../store/clock.ts";
 import { getManyChunked, listAll } from "../store/kv.ts";
 import { commitChunked, type RecordState } from "../store/records.ts";
@@ -117,6 +117,17 @@ export class SyncEngine {
       return {
         ok: false,
         errors: parsed.error.issues.map((i) => `${i.path.join(".") || "settings"}: ${i.message}`),
+      };
+    }
+    // Write-back must never target the order's own fields (the page checks Zoho's field list
+    // too; this holds for every caller).
+    const clash = writeBackIssues(parsed.data);
+    if (clash.length) {
+      return {
+        ok: false,
+        errors: clash.map((c) =>
+          `writeBack.fields.${c.key}: ${parsed.data.writeBack.fields[c.key]} ${c.message}`
+        ),
       };
     }
     const before = settingsKey(await this.settings());

@@ -324,6 +324,9 @@ const xeroArb = (kind: keyof typeof XERO_ACTIONS) =>
 
 // ---- settings --------------------------------------------------------------------------------
 
+/** Settings the product must refuse (issue 19 point 5): a refused save changes nothing. */
+const REFUSED = new Set(["write-back of the bill id into PO_Number"]);
+
 const SETTINGS_CHANGES: Array<[string, (s: Record<string, unknown>) => void]> = [
   ["tax mappings as the org's", (s) => (s.taxMappings = structuredClone(ORG_SETTINGS.taxMappings))],
   ["VAT unmapped", (s) => {
@@ -352,6 +355,10 @@ const settingsArb = fc.nat({ max: SETTINGS_CHANGES.length - 1 }).map((i) =>
     const next = structuredClone(h.settingsInput);
     SETTINGS_CHANGES[i][1](next);
     const saved = await h.engine.saveSettings(next);
+    if (REFUSED.has(SETTINGS_CHANGES[i][0])) {
+      if (saved.ok) throw new Error(`settings accepted: ${SETTINGS_CHANGES[i][0]}`);
+      return;
+    }
     if (!saved.ok) throw new Error(`settings refused: ${saved.errors.join("; ")}`);
     h.settingsInput = next;
     h.settings = SettingsSchema.parse(next);

@@ -23,6 +23,7 @@ import {
   eligibility,
   parsePurchaseOrder,
   recordUrl,
+  taxRateMismatches,
   toBill,
   type XeroInvoice,
   xeroTotal,
@@ -65,6 +66,7 @@ export async function checkOracle(
     ),
   );
   let billsChecked = 0;
+  const heldBack = new Set<string>();
 
   const byUrl = new Map<string, XeroSimInvoice[]>();
   for (const b of bills) {
@@ -125,6 +127,20 @@ export async function checkOracle(
     const parsed = parsePurchaseOrder(raw, settings);
     const reasons = parsed.ok ? eligibility(parsed.po, settings) : parsed.reasons;
     if (reasons.length || !parsed.ok) continue; // not eligible now: an earlier bill is left alone
+    // A mapped tax whose Xero rate is not Zoho's percentage holds the record back, kept owed
+    // (retry set) until the mapping or the rate is fixed: the last result must say so.
+    if (taxRateMismatches(parsed.po, settings, XERO_RATES).length) {
+      heldBack.add(id);
+      const lastOf = last.get(id);
+      if (lastOf?.result.outcome !== "skipped" || !/tax/i.test(lastOf.result.message)) {
+        violations.push(
+          `[held-silent] ${id} is held back for a tax rate, but its last result is ${
+            describeLast(lastOf)
+          }`,
+        );
+      }
+      continue;
+    }
     const lastOf = last.get(id);
     if (live.length === 0) {
       const gone = mine.find((b) => GONE.has(b.Status));
@@ -185,7 +201,8 @@ export async function checkOracle(
     }
   }
 
-  // Nothing owed once the faults are gone and the settle runs are done.
+  // Nothing owed once the faults are gone and the settle runs are done (but what is held back).
+  for (const id of heldBack) retry.delete(id);
   if (retry.size || queue.size) {
     violations.push(
       `[still-owed] after the settle runs: retry set ${[...retry].join(",") || "-"}, queue ${
