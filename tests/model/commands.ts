@@ -110,6 +110,7 @@ class Op implements fc.AsyncCommand<Model, History> {
     h.advanceClock(61_000);
     const t0 = Date.now();
     await this.exec(h);
+    await h.collectEngineRuns();
     if (DEBUG) console.log(`  ${Date.now() - t0} ms  ${this.label}`);
     h.observe(`#${h.step} ${this.label}`);
   }
@@ -468,6 +469,7 @@ const webhookOp = slotArb.map((slot) =>
     h.syncs++;
     const start = await h.engine.tick("webhook");
     if (start.started) {
+      h.recordedRuns.add(start.runId);
       const run = await start.done;
       for (const r of await h.engine.getResults(run.id)) {
         h.results.push({ id: r.purchaseOrderId, result: r, source: "webhook pass" });

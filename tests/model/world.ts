@@ -135,6 +135,8 @@ export class History {
   readonly everEligible = new Set<string>();
   /** Every record result the app gave, in the order they came back. */
   readonly results: ResultEntry[] = [];
+  /** Runs whose results are in `results` (the engine also starts runs of its own). */
+  readonly recordedRuns = new Set<string>();
   /** Work started and not awaited (background syncs, syncs of a dead app). */
   readonly inflight = new Set<Promise<unknown>>();
   /** Findings made during the history (a bill's status lowered). */
@@ -255,6 +257,7 @@ export class History {
     const engine = this.engine;
     const start = await engine.startRun(input, "api");
     if (!start.started) return { started: false as const };
+    this.recordedRuns.add(start.runId);
     const run = await start.done;
     const results = await engine.getResults(run.id);
     for (const r of results) this.results.push({ id: r.purchaseOrderId, result: r, source });
@@ -335,10 +338,31 @@ export class History {
    * The settle of the oracle: faults off, one since_last_sync / create_and_update run, and one
    * more when the first left something owed (a fault window: retry set, queue, failures).
    */
+  /**
+   * Results of runs the engine started by itself (the webhook pass after a run that saw ids
+   * queued meanwhile): what those runs said is part of each record's story.
+   */
+  async collectEngineRuns(): Promise<void> {
+    const { runs } = await this.engine.listRuns({ limit: 20 });
+    const done = runs.filter((r) => r.status !== "running" && !this.recordedRuns.has(r.id));
+    done.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+    for (const run of done) {
+      this.recordedRuns.add(run.id);
+      for (const r of await this.engine.getResults(run.id)) {
+        this.results.push({
+          id: r.purchaseOrderId,
+          result: r,
+          source: `engine ${run.trigger} pass`,
+        });
+      }
+    }
+  }
+
   async settle(): Promise<{ last: RecordResult[] }> {
     this.shared.zohoSim.releaseHeld();
     this.shared.xeroSim.releaseHeld();
     await this.drain();
+    await this.collectEngineRuns();
     this.shared.zohoSim.clearFaults();
     this.shared.xeroSim.clearFaults();
     let last: RecordResult[] = [];
@@ -351,6 +375,7 @@ export class History {
         "settle",
       );
       await this.engine.idle();
+      await this.collectEngineRuns();
       last = out.results;
       const owed = (await this.engine.retrySet()).length + (await this.engine.queued()).length;
       if (Deno.env.get("MODEL_DEBUG")) {
