@@ -18,6 +18,7 @@ import {
 } from "./batch.ts";
 import { describe, RunStop } from "./errors.ts";
 import { fingerprint, listFields, settingsKey } from "./fingerprint.ts";
+import { usageMark, usageSince } from "./usage.ts";
 import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
 import {
   emptyCounts,
@@ -65,6 +66,8 @@ interface Listed {
   fingerprint?: string;
   vendor?: { id: string; name: string };
   ticked?: boolean;
+  /** The listed record with every header field, for line items read in bulk. */
+  header?: Record<string, unknown>;
 }
 
 export class SyncEngine {
@@ -309,6 +312,7 @@ export class SyncEngine {
   private async execute(run: Run, input: StartRunInput): Promise<Run> {
     const t0 = Date.now();
     const calls0 = { zoho: this.zoho.calls.total, xero: this.xero.calls.total };
+    const usage0 = usageMark(this.zoho, this.xero);
     const heartbeat = setInterval(() => {
       acquire(this.kv, keys.runLease(MODULE), run.id, this.runLeaseMs).catch(() => {});
       run.heartbeatAt = new Date().toISOString();
@@ -331,6 +335,7 @@ export class SyncEngine {
           id: l.id,
           listedModifiedTime: forced.has(l.id) ? undefined : l.modifiedTime,
           listedFingerprint: l.fingerprint,
+          listedRecord: l.header,
           listed: l,
         })),
         ...extra.map((id) => ({ id })),
@@ -396,6 +401,7 @@ export class SyncEngine {
           zoho: this.zoho.calls.total - calls0.zoho,
           xero: this.xero.calls.total - calls0.xero,
         };
+        run.usage = usageSince(usage0, this.zoho, this.xero);
         await saveRun(this.kv, run);
       }
       run.status = run.counts.failed ? "completed_with_errors" : "completed";
@@ -414,6 +420,7 @@ export class SyncEngine {
         zoho: this.zoho.calls.total - calls0.zoho,
         xero: this.xero.calls.total - calls0.xero,
       };
+      run.usage = usageSince(usage0, this.zoho, this.xero);
       const totalMs = Date.now() - t0;
       run.timings = { listMs, processMs: totalMs - listMs, totalMs };
       run.heartbeatAt = run.finishedAt;
@@ -458,7 +465,9 @@ export class SyncEngine {
    * during the listing shows up as the same id twice; then the listing is read again.
    */
   private async list(since: string | undefined, settings: Settings): Promise<Listed[]> {
-    const wanted = listFields(settings);
+    // The bill id written back is listed only if Zoho has the field; unknown, no header is kept.
+    const zohoFields = await this.zoho.fieldNames().catch(() => undefined);
+    const wanted = listFields(settings, zohoFields);
     let fields = wanted;
     for (let pass = 0; pass < 3; pass++) {
       const seen = new Map<string, Listed>();
@@ -467,7 +476,7 @@ export class SyncEngine {
         for await (const page of this.zoho.listChanged({ since, fields })) {
           for (const r of page) {
             if (seen.has(r.id)) shifted = true;
-            seen.set(r.id, listedOf(r, settings, fields === wanted));
+            seen.set(r.id, listedOf(r, settings, fields === wanted, !!zohoFields));
           }
         }
       } catch (err) {
@@ -505,7 +514,12 @@ export class SyncEngine {
   }
 }
 
-function listedOf(r: ZohoListRecord, settings: Settings, withContent: boolean): Listed {
+function listedOf(
+  r: ZohoListRecord,
+  settings: Settings,
+  withContent: boolean,
+  withHeader = false,
+): Listed {
   const v = r[settings.vendorField] as { id?: unknown; name?: unknown } | null | undefined;
   return {
     id: r.id,
@@ -515,6 +529,7 @@ function listedOf(r: ZohoListRecord, settings: Settings, withContent: boolean): 
       ? { id: v.id, name: typeof v.name === "string" ? v.name : v.id }
       : undefined,
     ticked: r[settings.checkboxField] === true,
+    header: withContent && withHeader ? r : undefined,
   };
 }
 

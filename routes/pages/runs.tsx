@@ -15,6 +15,7 @@ import {
   windowLabel,
 } from "../../components/RunParts.tsx";
 import { RunTable } from "../../components/RunTable.tsx";
+import { RunUsage } from "../../components/RunUsage.tsx";
 import type { AppContext } from "../../lib/context.ts";
 import type { Outcome, Run } from "../../lib/sync/types.ts";
 import type { Assets } from "../assets.ts";
@@ -54,6 +55,7 @@ function RunSummary({ run }: { run: Run }) {
       <dd>
         Zoho {run.apiCalls.zoho} · Xero {run.apiCalls.xero}
       </dd>
+      <RunUsage usage={run.usage} />
     </dl>
   );
 }
