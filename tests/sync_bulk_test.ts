@@ -182,3 +182,67 @@ Deno.test("a run records and shows its usage: Zoho credits and calls by kind, Xe
     await s.close();
   }
 });
+
+Deno.test("COQL failing (an outage, not a refusal): that batch is read with the GET, bulk stays on", async () => {
+  const records = orders(50);
+  const s = await startStack({ records: structuredClone(records) });
+  try {
+    await s.ctx.zoho.readLineItems!([records[1].id as string]); // probed: bulk reads work
+    s.zohoSim.fault({ endpoint: "coql", kind: "500", times: 3 }); // the client's whole retry budget
+    const run = await s.run({ window: "all", mode: "create_and_update" });
+    assert.equal(run.status, "completed");
+    assert.equal(run.counts.created, 50);
+    assert.equal(s.zohoSim.counts.get, 50);
+    const lines = await s.ctx.zoho.readLineItems!([records[1].id as string]);
+    assert.ok(lines?.get(records[1].id as string)?.length, "bulk reads are still on");
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("ZOHO_MAX_CONCURRENCY holds the app to the org's limit: no call refused for it", async () => {
+  const records = orders(150);
+  const s = await startStack({
+    records,
+    env: { ZOHO_MAX_CONCURRENCY: "3" },
+    zoho: { concurrency: { perOrg: 3 }, coql: { refuse: "INVALID_QUERY" }, latencyMs: 5 },
+  });
+  try {
+    const run = await s.run({ window: "all", mode: "create_and_update" });
+    assert.equal(run.status, "completed");
+    assert.equal(run.counts.created, 150);
+    assert.equal(s.zohoSim.concurrency.refused, 0, "no 429 for going over the limit");
+    assert.equal(s.zohoSim.concurrency.peak, 3);
+  } finally {
+    await s.close();
+  }
+  const { loadConfig } = await import("../lib/config.ts");
+  const { TEST_ENV } = await import("./helpers.ts");
+  assert.equal(loadConfig(TEST_ENV).ZOHO_MAX_CONCURRENCY, 10);
+  assert.throws(
+    () => loadConfig({ ...TEST_ENV, ZOHO_MAX_CONCURRENCY: "40" }),
+    /ZOHO_MAX_CONCURRENCY: must be a whole number 1-25/,
+  );
+});
+
+Deno.test("Zoho's 429 with Retry-After holds back every call of the client, not only the refused one", async () => {
+  const records = orders(2);
+  const [a, b] = records.map((r) => r.id as string);
+  const s = await startStack({ records });
+  try {
+    await s.ctx.zoho.fieldNames(); // token minted
+    s.zohoSim.fault({ endpoint: "get", kind: "429", retryAfterSec: 1 });
+    const t0 = Date.now();
+    const first = s.ctx.zoho.getPurchaseOrder(a);
+    await new Promise((r) => setTimeout(r, 150));
+    const second = s.ctx.zoho.getPurchaseOrder(b);
+    await new Promise((r) => setTimeout(r, 450));
+    assert.equal(s.zohoSim.counts.get, 1, "nothing is sent while Zoho asked to wait");
+    assert.equal(((await first) as { id: string }).id, a);
+    assert.equal(((await second) as { id: string }).id, b);
+    assert.ok(Date.now() - t0 >= 1000, `took ${Date.now() - t0} ms`);
+    assert.equal(s.zohoSim.counts.get, 3);
+  } finally {
+    await s.close();
+  }
+});
