@@ -246,3 +246,50 @@ Deno.test("Zoho's 429 with Retry-After holds back every call of the client, not 
     await s.close();
   }
 });
+
+Deno.test("bulk lines stand in for the GET's only when they add up and carry what the mapping reads", async () => {
+  const { recordFromBulk } = await import("../lib/sync/stages/bulk.ts");
+  const { SettingsSchema } = await import("../lib/mapping/mod.ts");
+  const settings = SettingsSchema.parse({});
+  const rand = seededRandom(3);
+  const order = generatePurchaseOrder(rand, {}, { items: 3, vendors });
+  const { Purchase_Items: items, ...header } = order as Record<string, unknown> & {
+    Purchase_Items: Record<string, unknown>[];
+  };
+  const lines = () => structuredClone(items);
+  assert.deepEqual(recordFromBulk(header, lines(), settings), order, "the GET's record, exactly");
+
+  const cases: Array<[string, Record<string, unknown>[] | undefined, Record<string, unknown>?]> = [
+    ["no lines", []],
+    ["a line missing", lines().slice(1)],
+    ["a line read twice", [...lines(), lines()[0]]],
+    [
+      "a product without its name",
+      lines().map((l, i) => (i ? l : {
+        ...l,
+        Product_Name: { id: (l.Product_Name as { id: string }).id },
+      })),
+    ],
+    ["a quantity that is not the GET's", lines().map((l, i) => (i ? l : { ...l, Quantity: 999 }))],
+    ["a column Zoho never answered", lines().map(({ Description: _, ...l }) => l)],
+    ["taxes without their rates", lines().map((l) => ({ ...l, Line_Tax: [] }))],
+    ["totals that do not agree", lines(), { Grand_Total: Number(order.Grand_Total) + 1 }],
+  ];
+  for (const [what, bulk, patch] of cases) {
+    // "taxes without their rates" only says something when a line is taxed.
+    if (what.startsWith("taxes") && !items.some((l) => Number(l.Tax) !== 0)) continue;
+    assert.equal(recordFromBulk({ ...header, ...patch }, bulk, settings), null, what);
+  }
+  // Taxed as a whole: the rate ($line_tax) is not in the listing.
+  const whole = generatePurchaseOrder(rand, {}, {
+    vendors,
+    documentTax: { name: "GST", percentage: 15 },
+  });
+  const { Purchase_Items: wholeItems, $line_tax: _, ...wholeHeader } = whole as
+    & Record<string, unknown>
+    & {
+      Purchase_Items: Record<string, unknown>[];
+    };
+  assert.ok(Number(whole.Tax) > 0);
+  assert.equal(recordFromBulk(wholeHeader, wholeItems, settings), null, "a tax on the whole order");
+});

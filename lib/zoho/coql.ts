@@ -105,7 +105,14 @@ export class CoqlLineItems {
     for (let i = 0; i < ids.length; i += COQL_IN_MAX) chunks.push(ids.slice(i, i + COQL_IN_MAX));
     const refused = await Promise.all(chunks.map((chunk) => this.#readChunk(module, chunk, out)));
     if (refused.some(Boolean)) return null;
-    for (const lines of out.values()) lines.sort(bySequence);
+    // A column Zoho answered for some rows and left out of others is empty there (a column it
+    // never answered stays absent: the caller does not trust such lines).
+    const answered = new Set<string>();
+    for (const lines of out.values()) for (const l of lines) for (const k in l) answered.add(k);
+    for (const lines of out.values()) {
+      for (const l of lines) for (const k of answered) if (!(k in l)) l[k] = null;
+      lines.sort(bySequence);
+    }
     return out;
   }
 

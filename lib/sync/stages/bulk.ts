@@ -84,10 +84,7 @@ export function recordFromBulk(
   lines: Record<string, unknown>[] | undefined,
   settings: Settings,
 ): Record<string, unknown> | null {
-  if (!lines?.length) return null;
-  for (const f of [...HEADER, settings.vendorField, settings.checkboxField]) {
-    if (!(f in header)) return null;
-  }
+  if (!lines?.length || typeof header.Modified_Time !== "string") return null;
   const sub = cents(header.Sub_Total);
   const grand = cents(header.Grand_Total);
   const discount = cents(header.Discount);
@@ -123,5 +120,9 @@ export function recordFromBulk(
   if (!near(sum, sub)) return null;
   // A tax on the order as a whole needs its rate ($line_tax), which the listing does not carry.
   if ((tax ?? 0n) !== 0n && !lineTaxed) return null;
-  return { ...header, Purchase_Items: lines };
+  // The listing asked for every one of these fields: one it left out is empty.
+  const empty = Object.fromEntries(
+    [...HEADER, settings.vendorField, settings.checkboxField].map((f) => [f, null]),
+  );
+  return { ...empty, ...header, Purchase_Items: lines };
 }
