@@ -945,7 +945,7 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
     } catch {
       return zohoError(400, "INVALID_DATA", "body is not valid JSON", {});
     }
-    const answer = runCoql(body, records.values(), opts.coql?.lineItemModule ?? "Purchase_Items");
+    const answer = runCoql(body, records, opts.coql?.lineItemModule ?? "Purchase_Items");
     if (answer.status === 400) return json(400, answer.body);
     credits.coql = (credits.coql ?? 0) + answer.credits;
     if (answer.status === 204) return new Response(null, { status: 204 });

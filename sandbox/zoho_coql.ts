@@ -151,7 +151,7 @@ function comparable(v: unknown): string | null {
  */
 export function runCoql(
   body: unknown,
-  records: Iterable<Json>,
+  records: ReadonlyMap<string, Json>,
   lineItemModule: string,
 ): CoqlAnswer {
   const query = body && typeof body === "object" ? (body as Json).select_query : undefined;
@@ -216,8 +216,13 @@ export function runCoql(
     });
   }
 
+  // Rows of the parents the query names (a large org: not every line for every query).
+  const named = criteria.find((c) => c.column === "Parent_Id" && (c.op === "in" || c.op === "="));
+  const parents = named
+    ? named.values.map((id) => records.get(id)).filter((r): r is Json => !!r)
+    : records.values();
   const rows: Array<{ line: Json; parent: Json }> = [];
-  for (const parent of records) {
+  for (const parent of parents) {
     const items = parent.Purchase_Items;
     if (!Array.isArray(items)) continue;
     for (const line of items) {
