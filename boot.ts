@@ -36,6 +36,7 @@ export async function boot(config: Config, overrides: BootOverrides = {}) {
     clientId: config.ZOHO_CLIENT_ID,
     clientSecret: config.ZOHO_CLIENT_SECRET,
     refreshTokenSeed: config.ZOHO_REFRESH_TOKEN,
+    concurrency: config.ZOHO_MAX_CONCURRENCY,
     ...overrides.zoho,
   });
   const xero = new XeroClient({

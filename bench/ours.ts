@@ -6,6 +6,7 @@
 import { boot } from "../boot.ts";
 import { loadConfig } from "../lib/config.ts";
 import { ORG_SETTINGS } from "../sandbox/demo_org.ts";
+import type { Run } from "../lib/sync/types.ts";
 import type { SimHostInfo } from "./sim_host.ts";
 
 export interface OursOutcome {
@@ -13,6 +14,8 @@ export interface OursOutcome {
   counts: Record<string, number>;
   /** The engine's own tally of API calls (retries included). */
   apiCalls: { zoho: number; xero: number };
+  /** What the run recorded it cost (Zoho credits and calls by kind, Xero calls and bytes). */
+  usage?: Run["usage"];
   timings?: { listMs: number; processMs: number; totalMs: number };
 }
 
@@ -22,7 +25,11 @@ export interface Pipeline {
   close(): Promise<void>;
 }
 
-export async function prepareOurs(info: SimHostInfo, clockScale: number): Promise<Pipeline> {
+export async function prepareOurs(
+  info: SimHostInfo,
+  clockScale: number,
+  zohoConcurrency = 10,
+): Promise<Pipeline> {
   const dir = await Deno.makeTempDir({ prefix: "bench-kv-" });
   const config = loadConfig({
     ADMIN_PASSWORD: "bench-admin-password",
@@ -35,6 +42,7 @@ export async function prepareOurs(info: SimHostInfo, clockScale: number): Promis
     ZOHO_CLIENT_ID: info.zoho.clientId,
     ZOHO_CLIENT_SECRET: info.zoho.clientSecret,
     ZOHO_REFRESH_TOKEN: info.zoho.refreshToken,
+    ZOHO_MAX_CONCURRENCY: String(zohoConcurrency),
     XERO_LOGIN_URL: info.xero.url,
     XERO_IDENTITY_URL: info.xero.url,
     XERO_API_URL: info.xero.url,
@@ -60,6 +68,7 @@ export async function prepareOurs(info: SimHostInfo, clockScale: number): Promis
         status: run.status,
         counts: { ...run.counts },
         apiCalls: run.apiCalls,
+        usage: run.usage,
         timings: run.timings,
       };
     },

@@ -48,7 +48,7 @@ function row(label: string, app: string, naive: string, r = ""): string {
   return `${label.padEnd(34)}${app.padStart(12)}${naive.padStart(12)}${r.padStart(12)}`;
 }
 
-const ZOHO_ORDER = ["list", "get", "update", "fields"];
+const ZOHO_ORDER = ["list", "coql", "get", "update", "fields"];
 const XERO_ORDER = [
   "contacts.get",
   "contacts.put",
@@ -137,4 +137,61 @@ export function table(
     } min${naive ? `; this run ${fixed(naive.xeroMinutes, 1)} min` : ""}.`,
   ];
   return lines.join("\n");
+}
+
+/**
+ * The least time the APIs' limits allow one pass, in minutes: Xero's 60 calls a minute over the
+ * fewest calls N bills take, and Zoho's: its list pages one after another (each page needs the
+ * last one's token), its other calls at most `concurrency` at once, each taking the latency.
+ */
+export function passFloor(
+  p: PassResult,
+  vendors: number,
+  zoho: { latencyMs: number; concurrency: number },
+): { xero: number; zoho: number; minutes: number } {
+  const xero = rateFloor(p.n, vendors).steadyMinutes;
+  const list = p.zohoCalls.list ?? 0;
+  const zohoMs = Math.max(list * zoho.latencyMs, (p.zohoTotal * zoho.latencyMs) / zoho.concurrency);
+  const zohoMin = zohoMs / 60_000;
+  return { xero, zoho: zohoMin, minutes: Math.max(xero, zohoMin) };
+}
+
+const BULK_ZOHO_ORDER = ["list", "coql", "get", "update", "fields"];
+
+/** This app with Zoho's line items in bulk offered and refused, side by side. */
+export function bulkTable(
+  n: number,
+  vendors: number,
+  passes: PassResult[],
+  zoho: { latencyMs: number; concurrency: number },
+  xeroLatencyMs: number,
+): string {
+  const col = (f: (p: PassResult) => string) => passes.map((p) => f(p).padStart(14)).join("");
+  const line = (label: string, f: (p: PassResult) => string) => `${label.padEnd(36)}${col(f)}`;
+  const floors = passes.map((p) => passFloor(p, vendors, zoho));
+  const at = (p: PassResult) => floors[passes.indexOf(p)];
+  const kinds = BULK_ZOHO_ORDER.filter((k) => passes.some((p) => (p.zohoCalls[k] ?? 0) > 0));
+  const mb = (b?: number) => (b === undefined ? "–" : fixed(b / 1024 / 1024, 2));
+  return [
+    `== ${int(n)} purchase orders, ${int(vendors)} vendors: line items in bulk or by GET ==`,
+    `Zoho ${zoho.latencyMs} ms a call, ≤ ${zoho.concurrency} at once (COQL ≤ 10); ` +
+    `Xero ${xeroLatencyMs} ms, ≤ 5 at once, 60 a minute.`,
+    "",
+    line("", (p) => (p.bulk ? "bulk (COQL)" : "GET only")),
+    line("Zoho credits", (p) => int(p.zohoCredits)),
+    line("  per purchase order", (p) => fixed(p.zohoCredits / p.n, 3)),
+    line("Zoho API calls", (p) => int(p.zohoTotal)),
+    ...kinds.map((k) => line(`  ${k}`, (p) => int(p.zohoCalls[k] ?? 0))),
+    line("  + answered 429 (over the limit)", (p) => int(p.zoho429)),
+    line("Xero API calls", (p) => int(p.xeroTotal)),
+    line("Xero egress (MB received)", (p) => mb(p.xeroEgressBytes)),
+    line("Bills in Xero afterwards", (p) => int(p.bills)),
+    line("Wall time (simulated min)", (p) => fixed(p.xeroMinutes, 2)),
+    line("Floor: Xero 60/min (min)", (p) => fixed(at(p).xero, 2)),
+    line("Floor: Zoho latency/limit (min)", (p) => fixed(at(p).zoho, 2)),
+    line("Wall time ÷ floor", (p) => `${fixed(p.xeroMinutes / at(p).minutes, 2)}×`),
+    line("Peak RSS (MB)", (p) => int(p.peakRssMb)),
+    line("CPU per purchase order (ms)", (p) => fixed(p.cpuMsPerOrder, 2)),
+    line("Real wall (s) at clock scale", (p) => `${fixed(p.wallMs / 1000, 1)} @${p.clockScale}×`),
+  ].join("\n");
 }

@@ -12,10 +12,15 @@ export interface PassOptions {
   clockScale: number;
   zohoLatencyMs: number;
   xeroLatencyMs: number;
+  zohoConcurrency?: number;
+  /** false: the Zoho simulator refuses COQL (line items only by the single-record GET). */
+  bulk?: boolean;
 }
 
 export interface PassResult {
   pipeline: "app" | "naive";
+  /** Line items in bulk offered by Zoho (COQL) in this pass. */
+  bulk: boolean;
   n: number;
   clockScale: number;
   /** Real time the sync took, ms. */
@@ -31,6 +36,12 @@ export interface PassResult {
   xeroCalls: Record<string, number>;
   zohoTotal: number;
   xeroTotal: number;
+  /** Zoho credits charged (counted by the simulator: 1 a call, COQL by its LIMIT). */
+  zohoCredits: number;
+  /** Zoho calls answered 429 for going over its concurrency limits. */
+  zoho429: number;
+  /** Bytes of Xero's answers, as the app counted them (absent for the naive pipeline). */
+  xeroEgressBytes?: number;
   /** Xero API calls answered 429 (waited out and retried; not in xeroTotal). */
   xero429: number;
   bills: number;
@@ -69,7 +80,7 @@ export async function runPass(pipeline: "app" | "naive", o: PassOptions): Promis
     let detail: Record<string, unknown>;
     let measured;
     if (pipeline === "app") {
-      const ours = await prepareOurs(sims.info, o.clockScale);
+      const ours = await prepareOurs(sims.info, o.clockScale, o.zohoConcurrency);
       try {
         measured = await measure(() => ours.run());
       } finally {
@@ -85,8 +96,10 @@ export async function runPass(pipeline: "app" | "naive", o: PassOptions): Promis
     const zohoCalls = Object.fromEntries(
       Object.entries(stats.zoho).filter(([k, v]) => v > 0 && k !== "authorize" && k !== "revoke"),
     );
+    const usage = (detail as { usage?: { xeroEgressBytes?: number } }).usage;
     return {
       pipeline,
+      bulk: o.bulk !== false,
       n: o.n,
       clockScale: o.clockScale,
       wallMs: measured.wallMs,
@@ -99,6 +112,9 @@ export async function runPass(pipeline: "app" | "naive", o: PassOptions): Promis
       xeroCalls: calls,
       zohoTotal: apiTotal(zohoCalls),
       xeroTotal: apiTotal(calls),
+      zohoCredits: Object.values(stats.zohoCredits).reduce((a, b) => a + b, 0),
+      zoho429: stats.zohoConcurrency.refused,
+      ...(usage?.xeroEgressBytes !== undefined ? { xeroEgressBytes: usage.xeroEgressBytes } : {}),
       xero429: tooMany,
       bills: stats.bills,
       contacts: stats.contacts,

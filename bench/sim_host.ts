@@ -20,6 +20,10 @@ export interface SimHostOptions {
   clockScale: number;
   zohoLatencyMs: number;
   xeroLatencyMs: number;
+  /** Zoho's concurrency limit per org (its complex-API limit, 10, always applies). */
+  zohoConcurrency?: number;
+  /** false: Zoho refuses COQL, so every order is read with the single-record GET. */
+  bulk?: boolean;
 }
 
 export interface SimHostInfo {
@@ -36,6 +40,9 @@ export interface SimHostInfo {
 
 export interface SimStats {
   zoho: Record<string, number>;
+  /** Zoho credits charged, by endpoint; and 429s for going over its concurrency limits. */
+  zohoCredits: Record<string, number>;
+  zohoConcurrency: { peak: number; peakComplex: number; refused: number };
   /** Xero calls by endpoint ("invoices.put") and by endpoint and answer ("invoices.put 429"). */
   xero: Record<string, number>;
   bills: number;
@@ -80,6 +87,8 @@ async function main() {
     records: orders(o),
     latencyMs: o.zohoLatencyMs / scale,
     utcOffset: "+05:30",
+    concurrency: { perOrg: o.zohoConcurrency, complex: 10 },
+    ...(o.bulk === false ? { coql: { refuse: "INVALID_QUERY" as const } } : {}),
   });
   const xero = await startXeroSim({
     taxRates: ORG_TAX_RATES,
@@ -112,6 +121,8 @@ async function main() {
   const control = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
     const stats: SimStats = {
       zoho: { ...zoho.counts },
+      zohoCredits: { ...zoho.credits },
+      zohoConcurrency: { ...zoho.concurrency },
       xero: { ...xeroCounts },
       bills: xero.invoices().length,
       contacts: xero.contacts().length,

@@ -25,6 +25,10 @@ const schema = z.object({
   ZOHO_CLIENT_ID: optionalText,
   ZOHO_CLIENT_SECRET: optionalText,
   ZOHO_REFRESH_TOKEN: optionalText,
+  // Zoho's concurrency limit per org and app: 5 (Free) to 25 (Ultimate); COQL is held to 10.
+  ZOHO_MAX_CONCURRENCY: z.coerce.number({ message: "must be a whole number 1-25" }).int(
+    "must be a whole number 1-25",
+  ).min(1, "must be a whole number 1-25").max(25, "must be a whole number 1-25").default(10),
   XERO_LOGIN_URL: url("https://login.xero.com"),
   XERO_IDENTITY_URL: url("https://identity.xero.com"),
   XERO_API_URL: url("https://api.xero.com"),

@@ -19,6 +19,7 @@ import {
   type ZohoFieldDef,
   type ZohoFieldSpec,
 } from "./zoho_fields.ts";
+import { runCoql } from "./zoho_coql.ts";
 
 export type { ZohoFieldSpec } from "./zoho_fields.ts";
 
@@ -33,6 +34,7 @@ export type ZohoSimEndpoint =
   | "users"
   | "org"
   | "deleted"
+  | "coql"
   | "other";
 
 /** "hold": like "delay", but `whenHeld()` says when a call is waiting and `releaseHeld()` ends it. */
@@ -103,6 +105,21 @@ export interface ZohoSimOptions {
    * tests change records here, e.g. delete one while a client is between pages.
    */
   onListPage?: (served: number, ids: string[]) => void;
+  /**
+   * COQL (`POST /crm/v8/coql`, REFERENCE "Reading line items in bulk"). `refuse`: answer every
+   * query with this error (an org without COQL, a token without the coql scope). `lineItemModule`:
+   * the API name purchase-order line items answer to (default `Purchase_Items`, unverified in Zoho).
+   */
+  coql?: {
+    refuse?: "INVALID_QUERY" | "INVALID_MODULE" | "OAUTH_SCOPE_MISMATCH" | "NO_PERMISSION";
+    lineItemModule?: string;
+  };
+  /**
+   * Concurrent calls Zoho allows per org and app (REFERENCE "Limits": 5 to 25 by edition; 10 for
+   * complex APIs such as COQL on every edition); a call over either limit is answered 429
+   * TOO_MANY_REQUESTS. Default: no org limit, 10 complex.
+   */
+  concurrency?: { perOrg?: number; complex?: number };
 }
 
 /** The four combinations of the two behaviours Zoho's documents leave open. */
@@ -126,6 +143,14 @@ export interface ZohoSim {
   upsert(record: Record<string, unknown>): void;
   edit(id: string, patch: Record<string, unknown>): void;
   counts: Record<string, number>;
+  /**
+   * API credits spent by endpoint, on answered (2xx) calls: 1 a call, COQL by its LIMIT
+   * (1–200 → 1, 201–1,000 → 2, 1,001–2,000 → 3).
+   */
+  credits: Record<string, number>;
+  totalCredits(): number;
+  /** Most calls in flight at once seen, and 429s answered for going over a concurrency limit. */
+  concurrency: { peak: number; peakComplex: number; refused: number };
   /** Workflow rules, approvals and blueprints a PUT would have fired, per record updated. */
   workflowTriggers: Record<string, number>;
   /** CRM API calls only (list, get, update, fields, users, org, other): what Zoho bills credits for. */
@@ -153,6 +178,7 @@ const API_ENDPOINTS: ZohoSimEndpoint[] = [
   "users",
   "org",
   "deleted",
+  "coql",
   "other",
 ];
 const MODULE = "Purchase_Orders";
@@ -313,6 +339,12 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
   const authCodes = new Map<string, AuthCode>();
   const pageCursors = new Map<string, PageCursor>();
   const counts: Record<string, number> = {};
+  const credits: Record<string, number> = {};
+  const concurrency = { peak: 0, peakComplex: 0, refused: 0 };
+  let inFlight = 0;
+  let inFlightComplex = 0;
+  const perOrgLimit = opts.concurrency?.perOrg ?? Infinity;
+  const complexLimit = opts.concurrency?.complex ?? 10;
   const workflowTriggers: Record<string, number> = {};
   let faults: QueuedFault[] = [];
   let random: { spec: ZohoRandomFaults; next: () => number } | null = null;
@@ -980,6 +1012,29 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
     });
   }
 
+  /** `POST /crm/v8/coql` over the line items (sandbox/zoho_coql.ts). */
+  async function handleCoql(req: Request): Promise<Response> {
+    const refuse = opts.coql?.refuse;
+    if (refuse === "OAUTH_SCOPE_MISMATCH") {
+      return zohoError(401, refuse, "invalid oauth scope to access this URL", {});
+    }
+    if (refuse === "NO_PERMISSION") {
+      return zohoError(403, refuse, "permission denied", {});
+    }
+    if (refuse) return zohoError(400, refuse, "invalid query formed", {});
+    let body: unknown;
+    try {
+      body = await req.json();
+    } catch {
+      return zohoError(400, "INVALID_DATA", "body is not valid JSON", {});
+    }
+    const answer = runCoql(body, records, opts.coql?.lineItemModule ?? "Purchase_Items");
+    if (answer.status === 400) return json(400, answer.body);
+    credits.coql = (credits.coql ?? 0) + answer.credits;
+    if (answer.status === 204) return new Response(null, { status: 204 });
+    return json(200, answer.body);
+  }
+
   // ---- routing ----------------------------------------------------------------------------
 
   function classify(method: string, path: string): ZohoSimEndpoint {
@@ -995,6 +1050,7 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
     if (path === "/crm/v8/settings/fields" && method === "GET") return "fields";
     if (path === "/crm/v8/users" && method === "GET") return "users";
     if (path === "/crm/v8/org" && method === "GET") return "org";
+    if (path === "/crm/v8/coql" && method === "POST") return "coql";
     return "other";
   }
 
@@ -1024,6 +1080,8 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
         return handleOrg();
       case "deleted":
         return handleDeleted(req, url);
+      case "coql":
+        return await handleCoql(req);
     }
     const m = /^\/crm\/v\d+\/([A-Za-z_]+)/.exec(url.pathname);
     if (m && !["settings", "users", "org", MODULE].includes(m[1])) {
@@ -1042,6 +1100,25 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
     const url = new URL(req.url);
     const endpoint = classify(req.method, url.pathname);
     counts[endpoint] = (counts[endpoint] ?? 0) + 1;
+    const api = API_ENDPOINTS.includes(endpoint);
+    const complex = endpoint === "coql";
+    if (api && (inFlight >= perOrgLimit || (complex && inFlightComplex >= complexLimit))) {
+      concurrency.refused++;
+      return json(429, {
+        code: "TOO_MANY_REQUESTS",
+        details: {},
+        message: "concurrency limit exceeded",
+        status: "error",
+      });
+    }
+    if (api) {
+      inFlight++;
+      concurrency.peak = Math.max(concurrency.peak, inFlight);
+    }
+    if (complex) {
+      inFlightComplex++;
+      concurrency.peakComplex = Math.max(concurrency.peakComplex, inFlightComplex);
+    }
     try {
       if (opts.latencyMs) await sleep(opts.latencyMs);
       const fault = takeFault(endpoint);
@@ -1049,9 +1126,15 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
         const reply = await applyFault(fault, endpoint);
         if (reply) return reply;
       }
-      return await route(req, url, endpoint);
+      const res = await route(req, url, endpoint);
+      // COQL charges by its LIMIT (counted in handleCoql); every other answered API call 1.
+      if (api && !complex && res.status < 300) credits[endpoint] = (credits[endpoint] ?? 0) + 1;
+      return res;
     } catch {
       return zohoError(500, "INTERNAL_ERROR", "Internal Server Error");
+    } finally {
+      if (api) inFlight--;
+      if (complex) inFlightComplex--;
     }
   }
 
@@ -1074,10 +1157,15 @@ export function startZohoSim(opts: ZohoSimOptions = {}): Promise<ZohoSim> {
     upsert,
     edit,
     counts,
+    credits,
+    totalCredits: () => Object.values(credits).reduce((a, b) => a + b, 0),
+    concurrency,
     workflowTriggers,
     totalCalls: () => API_ENDPOINTS.reduce((sum, e) => sum + (counts[e] ?? 0), 0),
     resetCounts() {
       for (const k of Object.keys(counts)) delete counts[k];
+      for (const k of Object.keys(credits)) delete credits[k];
+      Object.assign(concurrency, { peak: 0, peakComplex: 0, refused: 0 });
       for (const k of Object.keys(workflowTriggers)) delete workflowTriggers[k];
     },
     fault(spec) {

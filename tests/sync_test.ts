@@ -211,13 +211,15 @@ Deno.test("preview writes nothing anywhere and keeps the watermark", async () =>
     assert.equal(s.zohoSim.counts.update ?? 0, 0);
     assert.equal(JSON.stringify([...s.zohoSim.records.values()]), zohoBefore);
     assert.equal(run.watermark.after, null);
-    // Only the run itself (and tokens cached by the clients) were stored.
+    // Only the run itself (and tokens and what Zoho offers, cached by the clients) were stored.
     const kvAfter = await listAll(s.ctx.kv, []);
     const newKeys = kvAfter.map((e) => String(e.key[0])).filter((k) =>
       !kvBefore.some((b) => String(b.key[0]) === k)
     );
     assert.deepEqual(
-      [...new Set(newKeys)].filter((k) => !["runs", "run_results", "tokens", "xero"].includes(k)),
+      [...new Set(newKeys)].filter((k) =>
+        !["runs", "run_results", "tokens", "xero", "zoho"].includes(k)
+      ),
       [],
     );
     assert.equal((await listAll(s.ctx.kv, keys.billMappingPrefix())).length, 0);

@@ -10,6 +10,8 @@ export const keys = {
   zohoAccessToken: () => ["tokens", "zoho_access"] as const,
   // Short lease so only one process mints a Zoho access token at a time (Zoho caps mints).
   zohoMintLease: () => ["tokens", "zoho_mint_lease"] as const,
+  // Whether Zoho answers COQL over purchase-order line items, and under which module name.
+  zohoCoqlLineItems: () => ["zoho", "coql_line_items"] as const,
   xeroToken: () => ["tokens", "xero"] as const,
   xeroAccessToken: () => ["tokens", "xero_access"] as const,
   xeroTenant: () => ["xero", "tenant"] as const,

@@ -23,6 +23,7 @@ import { traceRun } from "../telemetry.ts";
 import { type BillStatusReport, syncBillStatuses } from "./bill_status.ts";
 import { queueDeleted } from "./stages/lifecycle.ts";
 import { fingerprint, listFields, settingsKey } from "./fingerprint.ts";
+import { usageMark, usageSince } from "./usage.ts";
 import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
 import {
   emptyCounts,
@@ -70,6 +71,8 @@ interface Listed {
   fingerprint?: string;
   vendor?: { id: string; name: string };
   ticked?: boolean;
+  /** The listed record with every header field, for line items read in bulk. */
+  header?: Record<string, unknown>;
 }
 
 export class SyncEngine {
@@ -353,6 +356,7 @@ export class SyncEngine {
   private async execute(run: Run, input: StartRunInput): Promise<Run> {
     const t0 = Date.now();
     const calls0 = { zoho: this.zoho.calls.total, xero: this.xero.calls.total };
+    const usage0 = usageMark(this.zoho, this.xero);
     const heartbeat = setInterval(() => {
       acquire(this.kv, keys.runLease(MODULE), run.id, this.runLeaseMs).catch(() => {});
       run.heartbeatAt = new Date().toISOString();
@@ -388,6 +392,7 @@ export class SyncEngine {
           listedModifiedTime: forced.has(l.id) ? undefined : l.modifiedTime,
           listedTime: l.modifiedTime,
           listedFingerprint: l.fingerprint,
+          listedRecord: l.header,
           listed: l,
         })),
         ...extra.map((id) => ({ id })),
@@ -458,6 +463,7 @@ export class SyncEngine {
           zoho: this.zoho.calls.total - calls0.zoho,
           xero: this.xero.calls.total - calls0.xero,
         };
+        run.usage = usageSince(usage0, this.zoho, this.xero);
         await saveRun(this.kv, run);
       }
       run.status = run.counts.failed ? "completed_with_errors" : "completed";
@@ -476,6 +482,7 @@ export class SyncEngine {
         zoho: this.zoho.calls.total - calls0.zoho,
         xero: this.xero.calls.total - calls0.xero,
       };
+      run.usage = usageSince(usage0, this.zoho, this.xero);
       const totalMs = Date.now() - t0;
       run.timings = { listMs, processMs: totalMs - listMs, totalMs };
       run.heartbeatAt = run.finishedAt;
@@ -520,7 +527,9 @@ export class SyncEngine {
    * hides no other one; an edit shows the record again, newer, and the newer listing wins.
    */
   private async list(since: string | undefined, settings: Settings): Promise<Listed[]> {
-    const wanted = listFields(settings);
+    // The bill id written back is listed only if Zoho has the field; unknown, no header is kept.
+    const zohoFields = await this.zoho.fieldNames().catch(() => undefined);
+    const wanted = listFields(settings, zohoFields);
     let fields = wanted;
     for (let pass = 0; pass < 2; pass++) {
       const seen = new Map<string, Listed>();
@@ -529,7 +538,7 @@ export class SyncEngine {
           for (const r of page) {
             const before = seen.get(r.id);
             if (before && Date.parse(before.modifiedTime) > Date.parse(r.Modified_Time)) continue;
-            seen.set(r.id, listedOf(r, settings, fields === wanted));
+            seen.set(r.id, listedOf(r, settings, fields === wanted, !!zohoFields));
           }
         }
       } catch (err) {
@@ -565,7 +574,12 @@ export class SyncEngine {
   }
 }
 
-function listedOf(r: ZohoListRecord, settings: Settings, withContent: boolean): Listed {
+function listedOf(
+  r: ZohoListRecord,
+  settings: Settings,
+  withContent: boolean,
+  withHeader = false,
+): Listed {
   const v = r[settings.vendorField] as { id?: unknown; name?: unknown } | null | undefined;
   return {
     id: r.id,
@@ -575,6 +589,7 @@ function listedOf(r: ZohoListRecord, settings: Settings, withContent: boolean): 
       ? { id: v.id, name: typeof v.name === "string" ? v.name : v.id }
       : undefined,
     ticked: r[settings.checkboxField] === true,
+    header: withContent && withHeader ? r : undefined,
   };
 }
 

@@ -21,13 +21,30 @@ const CONTENT_FIELDS = [
   "Due_Date",
 ];
 
-export function listFields(settings: Settings): string[] {
+/**
+ * Header fields the mapping and the sync read besides the content fields: with them, a listed
+ * record plus its line items read in bulk is the record the single-record GET gives
+ * (lib/sync/stages/bulk.ts). `$line_tax` is left out: orders taxed as a whole are read with the GET.
+ */
+const HEADER_FIELDS = ["Created_Time"];
+
+/**
+ * What the listing asks for (≤ 50 names). `zohoFields`: the Purchase_Orders fields Zoho has; the
+ * written-back bill id is listed only when Zoho has that field (an unknown name fails the list).
+ */
+export function listFields(settings: Settings, zohoFields?: Iterable<string>): string[] {
+  const billId = settings.writeBack.fields.billId?.trim();
+  const known = new Set(zohoFields ?? []);
   return [
-    "Modified_Time",
-    settings.vendorField,
-    settings.checkboxField,
-    ...CONTENT_FIELDS,
-    "Status",
+    ...new Set([
+      "Modified_Time",
+      settings.vendorField,
+      settings.checkboxField,
+      ...CONTENT_FIELDS,
+      ...HEADER_FIELDS,
+      "Status",
+      ...(billId && known.has(billId) ? [billId] : []),
+    ]),
   ];
 }
 

@@ -7,9 +7,15 @@ import type { XeroInvoice } from "../mapping/mod.ts";
 export type ZohoListRecord = { id: string; Modified_Time: string } & Record<string, unknown>;
 
 export interface ZohoPort {
-  readonly calls: { total: number };
+  /** Calls made (retries included); by kind and the credits Zoho charged, where the client counts them. */
+  readonly calls: { total: number; byEndpoint?: Record<string, number>; credits?: number };
   listChanged(opts: { since?: string; fields: string[] }): AsyncGenerator<ZohoListRecord[]>;
   getPurchaseOrder(id: string): Promise<Record<string, unknown> | null>;
+  /**
+   * Line items of many orders in bulk (parent id → lines, GET shape), or null when Zoho does not
+   * offer it; absent on a client without bulk reads. Either way the GET is the fallback.
+   */
+  readLineItems?(parentIds: string[]): Promise<Map<string, Record<string, unknown>[]> | null>;
   updateRecords(
     records: Array<{ id: string } & Record<string, unknown>>,
     opts?: { ifUnmodifiedSince?: string },
@@ -50,7 +56,8 @@ export interface XeroBillSummary {
 }
 
 export interface XeroPort {
-  readonly calls: { total: number };
+  /** Calls made; and the bytes Xero sent back (data egress, billed), where the client counts them. */
+  readonly calls: { total: number; egressBytes?: number };
   /** Why vendors were left out of the last resolveContacts result (vendor id → Xero's words). */
   readonly contactFailures?: Map<string, string>;
   tenant(): Promise<{ tenantId: string; tenantName: string }>;

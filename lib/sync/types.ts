@@ -95,9 +95,21 @@ export interface Run {
   processed?: number;
   watermark: { before: string | null; after: string | null; movedAt?: string };
   apiCalls: { zoho: number; xero: number };
+  /** What the run cost in Zoho credits and Xero calls and egress (lib/sync/usage.ts). */
+  usage?: Usage;
   /** Plain words on why a run stopped early or failed as a whole. */
   message?: string;
   timings?: { listMs: number; processMs: number; totalMs: number };
+}
+
+export interface Usage {
+  /** Zoho API credits: 1 a call, COQL by its LIMIT (1–200 rows 1, 201–1,000 2, 1,001–2,000 3). */
+  zohoCredits: number;
+  /** Zoho API calls by kind: list, get, coql, update, fields (retries included). */
+  zohoCalls: Record<string, number>;
+  xeroCalls: number;
+  /** Bytes Xero's answers carried. */
+  xeroEgressBytes: number;
 }
 
 export function emptyCounts(): Counts {

@@ -19,6 +19,8 @@ export interface BatchItem {
   listedTime?: string;
   /** Content fingerprint from the list call (absent when the listing could not read the fields). */
   listedFingerprint?: string;
+  /** The listed record, when the listing carried every header field (lib/sync/stages/bulk.ts). */
+  listedRecord?: Record<string, unknown>;
 }
 
 export interface BatchContext {

@@ -22,6 +22,8 @@ export interface ApiOptions {
   maxWaitMs: number;
   timeoutMs: number;
   count: (endpoint: string) => void;
+  /** Bytes of each answer Xero sent (data egress, which Xero bills past a monthly allowance). */
+  egress?: (bytes: number) => void;
 }
 
 type Answer<T> = Promise<{ response: { headers?: unknown; data?: unknown }; body: T }>;
@@ -77,7 +79,9 @@ export class XeroApi {
         countXeroCall(endpoint);
         api.accessToken = token;
         const answer = await withTimeout(run(api), this.opts.timeoutMs);
-        limiter.observe(headerMap(answer.response?.headers));
+        const headers = headerMap(answer.response?.headers);
+        this.opts.egress?.(answerBytes(headers, answer.response?.data));
+        limiter.observe(headers);
         // A 2xx whose body is not JSON (a proxy's HTML page) leaves axios with the raw text and
         // xero-node with an empty model, which read as "no bills found": reconcile would then
         // create a second bill, and an update was skipped for good (found by tests/reliability).
@@ -90,6 +94,7 @@ export class XeroApi {
         return answer.body;
       } catch (raw) {
         const parsed = parseRejection(raw);
+        if (parsed.status) this.opts.egress?.(answerBytes(parsed.headers, parsed.body));
         limiter.observe(parsed.headers);
         err = fromRejection(raw, endpoint, [token, ...this.opts.tokens.knownSecrets()]);
       } finally {
@@ -119,6 +124,15 @@ export class XeroApi {
       await sleep(wait);
     }
   }
+}
+
+/** Size of an answer: its Content-Length, else its body as JSON (what came over the wire, about). */
+function answerBytes(headers: Record<string, string | undefined>, data: unknown): number {
+  const length = Number(headers["content-length"]);
+  if (headers["content-length"] && Number.isFinite(length) && length >= 0) return length;
+  if (data === undefined || data === null) return 0;
+  const text = typeof data === "string" ? data : JSON.stringify(data) ?? "";
+  return new TextEncoder().encode(text).length;
 }
 
 /** Xero-node takes no abort signal: stop waiting, and keep the late answer from going unhandled. */

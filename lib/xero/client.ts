@@ -70,9 +70,11 @@ const trim = (u: string) => u.replace(/\/+$/, "");
 const TAX_RATES_MAX_AGE_MS = 60_000;
 
 export class XeroClient {
-  readonly calls: { total: number; byEndpoint: Record<string, number> } = {
+  readonly calls: { total: number; byEndpoint: Record<string, number>; egressBytes: number } = {
     total: 0,
     byEndpoint: {},
+    // Bytes of the API's answers (Xero bills data egress past a monthly allowance).
+    egressBytes: 0,
   };
   /** Why vendors were left out of the last resolveContacts result (vendor id → message). */
   readonly contactFailures = new Map<string, string>();
@@ -110,6 +112,7 @@ export class XeroClient {
       maxWaitMs: opts.retry?.maxWaitMs ?? 65_000,
       timeoutMs: opts.requestTimeoutMs ?? 60_000,
       count,
+      egress: (bytes) => (this.calls.egressBytes += bytes),
     });
   }
 

@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import type { Secrets } from "../secrets.ts";
+import { CoqlLineItems, type LineItemsByParent } from "./coql.ts";
 import { giveUp, Redactor, ZohoError } from "./errors.ts";
 import {
   backoffMs,
@@ -62,7 +63,10 @@ export interface ZohoClientOptions {
   retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
   /** Per HTTP attempt, body included. */
   timeoutMs?: number;
-  /** Requests in flight at once (Zoho allows 5 to 25 per org and app). */
+  /**
+   * Requests in flight at once (Zoho allows 5 to 25 per org and app by edition; default 10, the
+   * Standard edition's; ZOHO_MAX_CONCURRENCY). COQL is held to 10 whatever this says.
+   */
   concurrency?: number;
   /** How long a refused token mint is remembered without Retry-After (Zoho's 10 minutes). */
   mintRefusalMs?: number;
@@ -81,9 +85,11 @@ export const ZOHO_SCOPES = [
   "ZohoCRM.modules.purchaseorders.ALL",
   "ZohoCRM.settings.fields.READ",
   "ZohoCRM.notifications.ALL",
+  // Line items in bulk (lib/zoho/coql.ts); a connection made without it falls back to the GET.
+  "ZohoCRM.coql.READ",
 ];
 
-type Endpoint = "list" | "get" | "update" | "fields" | "deleted";
+type Endpoint = "list" | "get" | "update" | "fields" | "deleted" | "coql";
 
 const MODULE_PATH = "/crm/v8/Purchase_Orders";
 const PER_PAGE = 200;
@@ -104,7 +110,10 @@ const LABEL: Record<Endpoint, string> = {
   update: "write-back",
   fields: "field list",
   deleted: "deleted records list",
+  coql: "line items in bulk",
 };
+/** Zoho's sub-limit for "complex" APIs (COQL, search) on every edition. */
+const COMPLEX_CONCURRENCY = 10;
 
 /** One entry of Zoho's deleted-records list (GET /crm/v8/{module}/deleted). */
 const DeletedResponse = z.object({
@@ -116,14 +125,19 @@ const DeletedResponse = z.object({
 
 export class ZohoClient {
   /** HTTP calls this instance made to the CRM API (retries included); token calls only by endpoint. */
-  readonly calls: { total: number; byEndpoint: Record<string, number> } = {
+  readonly calls: { total: number; byEndpoint: Record<string, number>; credits: number } = {
     total: 0,
     byEndpoint: {},
+    // API credits Zoho charges: 1 a call, COQL by its LIMIT (answers other than 429 and 5xx).
+    credits: 0,
   };
   readonly #tokens: ZohoTokens;
   readonly #policy: RetryPolicy;
   readonly #timeoutMs: number;
   readonly #limiter: Semaphore;
+  readonly #coql: CoqlLineItems;
+  /** Until when every call waits, after Zoho answered 429 (shared: the limit is the org's). */
+  #coolUntil = 0;
   readonly #redactor = new Redactor();
   readonly #clientId?: string;
   #fields?: { at: number; names: string[] };
@@ -135,7 +149,15 @@ export class ZohoClient {
       maxDelayMs: opts.retry?.maxDelayMs ?? 15_000,
     };
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
-    this.#limiter = new Semaphore(opts.concurrency ?? 5);
+    const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 10));
+    this.#limiter = new Semaphore(concurrency);
+    this.#coql = new CoqlLineItems({
+      kv: opts.kv,
+      concurrency: Math.min(concurrency, COMPLEX_CONCURRENCY),
+      send: (query, credits) =>
+        this.#send("coql", "POST", "/crm/v8/coql", { body: { select_query: query }, credits }),
+      errorFrom: (answer) => this.#errorFrom("coql", answer),
+    });
     this.#clientId = opts.clientId;
     this.#tokens = new ZohoTokens({
       kv: opts.kv,
@@ -325,6 +347,16 @@ export class ZohoClient {
   }
 
   /**
+   * Line items of many purchase orders by COQL (parent id → lines in the GET's shape), or null
+   * when Zoho does not offer it (probed once, remembered in KV): read those with getPurchaseOrder.
+   * Check the lines against each order's totals before trusting them.
+   */
+  readLineItems(parentIds: string[]): Promise<LineItemsByParent | null> {
+    for (const id of parentIds) this.#checkId(id);
+    return this.#coql.read(parentIds);
+  }
+
+  /**
    * Writes fields back, 100 records per PUT with `trigger: []` (no workflow fires again). Each
    * record gets its own outcome; a batch that fails as a whole marks each of its records failed.
    * Line items are refused: a write-back must never replace them.
@@ -472,9 +504,14 @@ export class ZohoClient {
   /** One API request, as one span (lib/telemetry.ts) holding its attempts. */
   #send(
     endpoint: Endpoint,
-    method: "GET" | "PUT",
+    method: "GET" | "PUT" | "POST",
     path: string,
-    init: { query?: Record<string, string>; body?: unknown; headers?: Record<string, string> },
+    init: {
+      query?: Record<string, string>;
+      body?: unknown;
+      headers?: Record<string, string>;
+      credits?: number;
+    },
   ): Promise<HttpAnswer> {
     return zohoCall(endpoint, method, path, () => this.#sendAttempts(endpoint, method, path, init));
   }
@@ -486,9 +523,14 @@ export class ZohoClient {
    */
   async #sendAttempts(
     endpoint: Endpoint,
-    method: "GET" | "PUT",
+    method: "GET" | "PUT" | "POST",
     path: string,
-    init: { query?: Record<string, string>; body?: unknown; headers?: Record<string, string> },
+    init: {
+      query?: Record<string, string>;
+      body?: unknown;
+      headers?: Record<string, string>;
+      credits?: number;
+    },
   ): Promise<HttpAnswer> {
     let reminted = false;
     for (let attempt = 1;;) {
@@ -502,6 +544,8 @@ export class ZohoClient {
       let failure: ZohoError;
       let retryAfterMs: number | undefined;
       try {
+        const cool = this.#coolUntil - Date.now();
+        if (cool > 0) await sleep(cool);
         const answer = await this.#limiter.run(() => {
           this.#count(endpoint, true);
           return fetchOnce(
@@ -516,6 +560,7 @@ export class ZohoClient {
             this.#redactor,
           );
         });
+        if (answer.status !== 429 && answer.status < 500) this.calls.credits += init.credits ?? 1;
         if (answer.status === 401 && isTokenRefused(answer.json)) {
           await this.#tokens.invalidate(token);
           if (!reminted) {
@@ -547,7 +592,12 @@ export class ZohoClient {
         failure = err;
       }
       if (attempt >= this.#policy.attempts) throw giveUp(failure, attempt);
-      await sleep(backoffMs(this.#policy, attempt, retryAfterMs));
+      const wait = backoffMs(this.#policy, attempt, retryAfterMs);
+      // Over the org's limit: every call of this client waits, not only this one.
+      if (failure.status === 429) {
+        this.#coolUntil = Math.max(this.#coolUntil, Date.now() + wait);
+      }
+      await sleep(wait);
       attempt++;
     }
   }

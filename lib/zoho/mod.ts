@@ -1,5 +1,6 @@
 /** The Zoho CRM client: import from here. */
 export { ZOHO_SCOPES, ZohoClient } from "./client.ts";
+export type { LineItemsByParent } from "./coql.ts";
 export type {
   ConnectionStatus,
   ZohoClientOptions,

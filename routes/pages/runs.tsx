@@ -18,6 +18,7 @@ import { RunChart } from "../../components/RunChart.tsx";
 import { RunTable } from "../../components/RunTable.tsx";
 import { queryResults } from "../../lib/sync/results.ts";
 import { resultsCsv } from "./runs_csv.ts";
+import { RunUsage } from "../../components/RunUsage.tsx";
 import type { AppContext } from "../../lib/context.ts";
 import type { Outcome, Run } from "../../lib/sync/types.ts";
 import type { Assets } from "../assets.ts";
@@ -58,6 +59,7 @@ function RunSummary({ run }: { run: Run }) {
       <dd>
         Zoho {run.apiCalls.zoho} · Xero {run.apiCalls.xero}
       </dd>
+      <RunUsage usage={run.usage} />
     </dl>
   );
 }
