@@ -363,6 +363,7 @@ const settingsArb = fc.nat({ max: SETTINGS_CHANGES.length - 1 }).map((i) =>
     if (!saved.ok) throw new Error(`settings refused: ${saved.errors.join("; ")}`);
     h.settingsInput = next;
     h.settings = SettingsSchema.parse(next);
+    h.settingsSeen.push(h.settings);
   })
 );
 

@@ -13,6 +13,8 @@
  * Lenient on purpose, where the product cannot know or chose so:
  *  - a record that is not eligible now keeps whatever bill it had (the product leaves it);
  *  - a record deleted in Zoho keeps its bill (nothing tells Xero);
+ *  - a bill made under settings the history had earlier matches: settings reach a bill when its
+ *    order is next synced (or by an "all records" run), not by themselves;
  *  - a bill voided or deleted in Xero is not replaced (product policy: the accountant decided),
  *    provided the record's last result says so;
  *  - totals: the bill's lines are totalled as real Xero does (decimal, per line, at the Xero rate
@@ -166,7 +168,14 @@ export async function checkOracle(
     const bill = live[0];
     billsChecked++;
     const want = toBill(parsed.po, settings, { contactID: bill.Contact.ContactID });
-    const diffs = billDiffs(bill, want.invoice, parsed.po.vendor);
+    // The bill of the order as it is now, under the settings now or under settings the history
+    // had before (lenient: a settings change reaches a bill when its order is next synced).
+    let diffs = billDiffs(bill, want.invoice, parsed.po.vendor);
+    for (const older of h.settingsSeen) {
+      if (!diffs.length) break;
+      const was = toBill(parsed.po, older, { contactID: bill.Contact.ContactID });
+      if (!billDiffs(bill, was.invoice, parsed.po.vendor).length) diffs = [];
+    }
     if (LOCKED.has(bill.Status)) {
       // Xero refuses changes to approved and paid bills (the simulator enforces it), so
       // "untouched" holds by construction; what must hold is that the app says why.

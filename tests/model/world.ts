@@ -148,6 +148,9 @@ export class History {
   private readonly dead: Booted[] = [];
   settingsInput: Record<string, unknown> = structuredClone(ORG_SETTINGS);
   settings: Settings = SettingsSchema.parse(ORG_SETTINGS);
+  /** Every settings version the history saved: a bill follows new settings when its order is
+   * next synced, not before (an unchanged order keeps the bill its last sync made). */
+  readonly settingsSeen: Settings[] = [SettingsSchema.parse(ORG_SETTINGS)];
   recordLockMs = TIMING.recordLockMs;
   /** Counters for the summary line. */
   faults = 0;
