@@ -38,8 +38,9 @@ export async function acquireMany(
 }
 
 /**
- * Extends a lease its owner still holds. A lease that lapsed, or that someone else holds now, is
- * not taken back: whatever the other holder did meanwhile must not be hidden.
+ * Extends a lease its owner still holds. One that someone else took, or took and released, is
+ * not taken back: whatever the other holder did meanwhile must not be hidden. One that lapsed but
+ * still names its owner was taken by nobody, so it is simply extended.
  */
 export async function renew(
   kv: Deno.Kv,
@@ -49,7 +50,7 @@ export async function renew(
 ): Promise<boolean> {
   const current = await kv.get<Lease>(key);
   const now = Date.now();
-  if (current.value?.owner !== owner || current.value.until <= now) return false;
+  if (current.value?.owner !== owner) return false;
   const res = await kv.atomic().check(current).set(key, { owner, until: now + ttlMs }, {
     expireIn: ttlMs * 2,
   }).commit();
