@@ -149,8 +149,14 @@ export async function checkOracle(
       if (gone) {
         // The product learns of a void only when it next looks at the record: owed an
         // explanation only when the record changed since (its bill no longer matches it).
-        const want = toBill(parsed.po, settings, { contactID: gone.Contact.ContactID });
-        const changed = billDiffs(gone, want.invoice, parsed.po.vendor).length > 0;
+        // (Under any settings the history had: a settings change alone is not a change.)
+        const changed = [settings, ...h.settingsSeen].every((st) =>
+          billDiffs(
+            gone,
+            toBill(parsed.po, st, { contactID: gone.Contact.ContactID }).invoice,
+            parsed.po.vendor,
+          ).length > 0
+        );
         if (changed && !explainsSkip(lastOf?.result)) {
           violations.push(
             `[gone-silent] ${id}'s bill was voided/deleted in Xero and its last result does not say so: ${
