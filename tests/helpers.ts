@@ -138,3 +138,29 @@ export function makeOrders(
       }),
   );
 }
+
+export type Stack = Awaited<ReturnType<typeof startStack>>;
+
+/** The whole stack for one test, closed whatever the test does. */
+export async function withStack(opts: StackOptions, fn: (s: Stack) => Promise<void>) {
+  const s = await startStack(opts);
+  try {
+    await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+/** The bills in the Xero simulator that link back to one purchase order. */
+export const billsOf = (s: Stack, id: string) =>
+  s.xeroSim.invoices().filter((i) => String(i.Url ?? "").endsWith(`/${id}`));
+
+/** Bills in the Xero simulator per purchase order id (from the bill's Url). */
+export function billsByPo(s: Stack): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const inv of s.xeroSim.invoices()) {
+    const id = String(inv.Url ?? "").split("/").pop() ?? "";
+    out.set(id, (out.get(id) ?? 0) + 1);
+  }
+  return out;
+}

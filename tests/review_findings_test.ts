@@ -8,22 +8,8 @@ import assert from "node:assert/strict";
 import { keys } from "../lib/store/keys.ts";
 import { ORG_SETTINGS } from "../sandbox/demo_org.ts";
 import { generatePurchaseOrder, seededRandom } from "../sandbox/po_generator.ts";
-import { makeOrders, type StackOptions, startStack } from "./helpers.ts";
+import { billsOf, makeOrders, withStack } from "./helpers.ts";
 import { api, runEnded, sharedWorld, spawnApp } from "./reliability/harness.ts";
-
-type Stack = Awaited<ReturnType<typeof startStack>>;
-
-async function withStack(opts: StackOptions, fn: (s: Stack) => Promise<void>) {
-  const s = await startStack(opts);
-  try {
-    await fn(s);
-  } finally {
-    await s.close();
-  }
-}
-
-const billsOf = (s: Stack, id: string) =>
-  s.xeroSim.invoices().filter((i) => String(i.Url ?? "").endsWith(`/${id}`));
 
 const sync = { window: "since_last_sync", mode: "create_and_update" } as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -9,21 +9,7 @@ import { keys } from "../lib/store/keys.ts";
 import { acquire, release } from "../lib/store/locks.ts";
 import { listAll } from "../lib/store/kv.ts";
 import { ORG_SETTINGS } from "../sandbox/demo_org.ts";
-import { makeOrders, type StackOptions, startStack } from "./helpers.ts";
-
-type Stack = Awaited<ReturnType<typeof startStack>>;
-
-async function withStack(opts: StackOptions, fn: (s: Stack) => Promise<void>) {
-  const s = await startStack(opts);
-  try {
-    await fn(s);
-  } finally {
-    await s.close();
-  }
-}
-
-const billsOf = (s: Stack, id: string) =>
-  s.xeroSim.invoices().filter((i) => String(i.Url ?? "").endsWith(`/${id}`));
+import { billsOf, makeOrders, type Stack, withStack } from "./helpers.ts";
 
 function assertOneBillEach(s: Stack, ids: string[]) {
   for (const id of ids) assert.equal(billsOf(s, id).length, 1, `bills of ${id}`);

@@ -4,31 +4,7 @@
 import assert from "node:assert/strict";
 import { keys } from "../lib/store/keys.ts";
 import { listAll } from "../lib/store/kv.ts";
-import { makeOrders, startStack } from "./helpers.ts";
-
-type Stack = Awaited<ReturnType<typeof startStack>>;
-
-async function withStack(
-  opts: Parameters<typeof startStack>[0],
-  fn: (s: Stack) => Promise<void>,
-) {
-  const s = await startStack(opts);
-  try {
-    await fn(s);
-  } finally {
-    await s.close();
-  }
-}
-
-/** Bills in the Xero simulator per purchase order id (from the bill's Url). */
-function billsByPo(s: Stack): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const inv of s.xeroSim.invoices()) {
-    const id = String(inv.Url ?? "").split("/").pop() ?? "";
-    out.set(id, (out.get(id) ?? 0) + 1);
-  }
-  return out;
-}
+import { billsByPo, makeOrders, type Stack, withStack } from "./helpers.ts";
 
 function assertNoDuplicates(s: Stack) {
   for (const [id, n] of billsByPo(s)) assert.equal(n, 1, `purchase order ${id} has ${n} bills`);

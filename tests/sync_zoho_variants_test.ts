@@ -7,20 +7,9 @@
 import assert from "node:assert/strict";
 import { ORG_SETTINGS } from "../sandbox/demo_org.ts";
 import { ZOHO_BOUNDARY_VARIANTS } from "../sandbox/zoho.ts";
-import { makeOrders, startStack, TEST_ENV } from "./helpers.ts";
-
-type Stack = Awaited<ReturnType<typeof startStack>>;
+import { billsByPo, makeOrders, type Stack, startStack, TEST_ENV } from "./helpers.ts";
 
 const UNKNOWN_ID = "5876543999999999999";
-
-function billsByPo(s: Stack): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const inv of s.xeroSim.invoices()) {
-    const id = String(inv.Url ?? "").split("/").pop() ?? "";
-    out.set(id, (out.get(id) ?? 0) + 1);
-  }
-  return out;
-}
 
 const xeroWrites = (s: Stack) =>
   (s.xeroSim.counts["invoices.put"] ?? 0) + (s.xeroSim.counts["invoices.post"] ?? 0);
