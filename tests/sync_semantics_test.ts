@@ -293,3 +293,22 @@ Deno.test("a record read ahead, then synced by the button, is not sent back to i
     assert.equal(billsOf(s, c)[0].InvoiceNumber, "PO-V3");
   });
 });
+
+Deno.test("a bill submitted in Xero while our update is on its way stays SUBMITTED", async () => {
+  const orders = makeOrders(1);
+  const id = String(orders[0].id);
+  await withStack({ records: orders }, async (s) => {
+    await s.run(sync);
+    s.zohoSim.edit(id, { PO_Number: "PO-EDITED-BEFORE-SUBMISSION" });
+    // The update was decided while the bill was DRAFT; the accountant submits it meanwhile.
+    s.xeroSim.fault({ endpoint: "invoices.post", kind: "delay", delayMs: 800, times: 1 });
+    const start = await s.engine.startRun(sync, "api");
+    assert.ok(start.started);
+    await sleep(400);
+    s.xeroSim.setInvoiceStatus(billsOf(s, id)[0].InvoiceID as string, "SUBMITTED");
+    await start.done;
+    const bill = billsOf(s, id)[0];
+    assert.equal(bill.Status, "SUBMITTED");
+    assert.equal(bill.InvoiceNumber, "PO-EDITED-BEFORE-SUBMISSION");
+  });
+});

@@ -65,7 +65,7 @@ export async function writeBills(ctx: BatchContext, pending: Work[], lost: Set<s
       invoice: {
         ...w.bill!.invoice,
         invoiceID: w.state!.invoiceId,
-        status: neverLower(w.bill!.invoice.status, w.state!.billStatus),
+        status: raisedStatus(w.bill!.invoice.status, w.state!.billStatus),
       } as XeroInvoice,
     })),
   ];
@@ -180,13 +180,17 @@ async function checkEditable(ctx: BatchContext, updates: Work[]): Promise<Work[]
   return updates.filter((w) => !w.result);
 }
 
-/** A SUBMITTED bill stays SUBMITTED when the settings say DRAFT: an update never undoes approval work. */
-export function neverLower(
+/**
+ * The status an update sends: only a raise (settings SUBMITTED, bill still DRAFT). Otherwise none,
+ * and Xero keeps whatever the bill has: an accountant submitting it between our read and our
+ * write must not be undone (a status we read and sent back would pull it down to DRAFT).
+ */
+export function raisedStatus(
   wanted: string | undefined,
   current: string | undefined,
 ): string | undefined {
-  if (!wanted || !current) return wanted;
-  return (STATUS_RANK[current] ?? -1) > (STATUS_RANK[wanted] ?? -1) ? current : wanted;
+  if (!wanted || !current) return undefined;
+  return (STATUS_RANK[wanted] ?? -1) > (STATUS_RANK[current] ?? -1) ? wanted : undefined;
 }
 
 async function markUnconfirmed(ctx: BatchContext, works: Work[], sentAt: string) {
