@@ -7,6 +7,12 @@ export interface Lease {
   until: number;
 }
 
+/**
+ * How long KV keeps a lease's key: well past its expiry, so a key that vanished was released by
+ * someone (renew then knows it was taken), not swept by KV while its holder was merely slow.
+ */
+const keepFor = (ttlMs: number) => Math.max(ttlMs * 2, 600_000);
+
 /** Takes the lease if free or expired. Returns true when `owner` holds it. */
 export async function acquire(
   kv: Deno.Kv,
@@ -18,7 +24,7 @@ export async function acquire(
   const current = await kv.get<Lease>(key);
   if (current.value && current.value.until > now && current.value.owner !== owner) return false;
   const res = await kv.atomic().check(current).set(key, { owner, until: now + ttlMs }, {
-    expireIn: ttlMs * 2,
+    expireIn: keepFor(ttlMs),
   }).commit();
   return res.ok;
 }
@@ -52,7 +58,7 @@ export async function renew(
   const now = Date.now();
   if (current.value?.owner !== owner) return false;
   const res = await kv.atomic().check(current).set(key, { owner, until: now + ttlMs }, {
-    expireIn: ttlMs * 2,
+    expireIn: keepFor(ttlMs),
   }).commit();
   return res.ok;
 }
