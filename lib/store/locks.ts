@@ -54,13 +54,17 @@ export async function renew(
   owner: string,
   ttlMs: number,
 ): Promise<boolean> {
-  const current = await kv.get<Lease>(key);
-  const now = Date.now();
-  if (current.value?.owner !== owner) return false;
-  const res = await kv.atomic().check(current).set(key, { owner, until: now + ttlMs }, {
-    expireIn: keepFor(ttlMs),
-  }).commit();
-  return res.ok;
+  // A conflicting write is read again: only another owner's name means the lease is gone.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await kv.get<Lease>(key);
+    if (current.value?.owner !== owner) return false;
+    const res = await kv.atomic().check(current).set(key, {
+      owner,
+      until: Date.now() + ttlMs,
+    }, { expireIn: keepFor(ttlMs) }).commit();
+    if (res.ok) return true;
+  }
+  return true; // still ours at the last read; the next renewal tries again
 }
 
 export async function release(kv: Deno.Kv, key: Deno.KvKey, owner: string): Promise<void> {

@@ -27,13 +27,17 @@ export async function lockRecords(
   const lost = new Set<string>();
   let renewing: Promise<unknown> = Promise.resolve();
   // Renewing starts at once: locks taken early are kept while the wait for the others goes on.
+  let inFlight = false;
   const timer = setInterval(() => {
+    // One renewal at a time: a slow one overlapping the next must not race itself.
+    if (inFlight) return;
+    inFlight = true;
     renewing = Promise.all([...held].map(async (id) => {
       if (lost.has(id)) return;
       // A KV that cannot answer is not proof of loss; the next renewal asks again.
       const ok = await renew(kv, keys.recordLock(id), owner, ttlMs).catch(() => true);
       if (!ok) lost.add(id);
-    }));
+    })).finally(() => inFlight = false);
   }, Math.max(10, Math.floor(ttlMs / 3)));
   let want = ids;
   const deadline = Date.now() + waitMs;
