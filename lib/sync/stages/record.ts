@@ -13,7 +13,7 @@ import { type BatchContext, capped, MODULE, type Work } from "../work.ts";
 export interface RetryEntry {
   since: string;
   reason: string;
-  /** Owed because the settings changed: only a sync under these settings pays it. */
+  /** Owed because the settings changed to these: only a sync under the settings now pays it. */
   settingsKey?: string;
 }
 
@@ -74,11 +74,11 @@ export async function recordStates(ctx: BatchContext, work: Work[], holdModified
     if (w.state?.invoiceId) ops.push((a) => a.delete(keys.billIntent(w.id)));
   }
   await commitChunked(ctx.kv, ops, 100);
-  await clearPaidDebts(ctx, paid);
+  await clearPaidDebts(ctx, paid, staleSettings);
 }
 
 /** Deletes the retry-set entries this sync paid (checked, so an entry written meanwhile stays). */
-async function clearPaidDebts(ctx: BatchContext, works: Work[]) {
+async function clearPaidDebts(ctx: BatchContext, works: Work[], staleSettings: boolean) {
   for (let i = 0; i < works.length; i += 100) {
     const slice = works.slice(i, i + 100);
     const entries = await getManyChunked<RetryEntry>(
@@ -88,7 +88,9 @@ async function clearPaidDebts(ctx: BatchContext, works: Work[]) {
     await Promise.all(entries.map(async (e, j) => {
       const readStamp = slice[j].readStamp;
       if (!e.value || !readStamp || e.versionstamp! > readStamp) return;
-      if (e.value.settingsKey && e.value.settingsKey !== ctx.settingsKey) return;
+      // A debt a settings change made is paid by a sync under the settings in force now (which
+      // may have changed again since the debt was written).
+      if (e.value.settingsKey && staleSettings) return;
       await ctx.kv.atomic().check(e).delete(e.key).commit();
     }));
   }
