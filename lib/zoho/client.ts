@@ -89,6 +89,14 @@ export const ZOHO_SCOPES = [
   "ZohoCRM.coql.READ",
 ];
 
+/** What one request carries besides its method and path (`credits`: what Zoho bills for it). */
+interface SendInit {
+  query?: Record<string, string>;
+  body?: unknown;
+  headers?: Record<string, string>;
+  credits?: number;
+}
+
 type Endpoint = "list" | "get" | "update" | "fields" | "deleted" | "coql";
 
 const MODULE_PATH = "/crm/v8/Purchase_Orders";
@@ -506,12 +514,7 @@ export class ZohoClient {
     endpoint: Endpoint,
     method: "GET" | "PUT" | "POST",
     path: string,
-    init: {
-      query?: Record<string, string>;
-      body?: unknown;
-      headers?: Record<string, string>;
-      credits?: number;
-    },
+    init: SendInit,
   ): Promise<HttpAnswer> {
     return zohoCall(endpoint, method, path, () => this.#sendAttempts(endpoint, method, path, init));
   }
@@ -525,12 +528,7 @@ export class ZohoClient {
     endpoint: Endpoint,
     method: "GET" | "PUT" | "POST",
     path: string,
-    init: {
-      query?: Record<string, string>;
-      body?: unknown;
-      headers?: Record<string, string>;
-      credits?: number;
-    },
+    init: SendInit,
   ): Promise<HttpAnswer> {
     let reminted = false;
     for (let attempt = 1;;) {
