@@ -59,6 +59,8 @@ export function createApp(ctx: AppContext, assets: Assets) {
     }),
   );
   app.use("*", formLimits());
+  // A run whose instance stopped goes on (cheap, throttled, not awaited).
+  app.use("*", (_c, next) => (ctx.sync.resumeIfStale(), next()));
   app.route("/", assetRoutes(assets));
   app.route("/", healthRoutes(ctx));
   // Before /api, whose rate limit and 16 KB body limit must not refuse Xero (see the module).

@@ -118,3 +118,42 @@ Deno.test("an 'all records' run after a sync shows every record: unchanged bills
     await s.close();
   }
 });
+
+Deno.test("a run paused for a Zoho reconnect says so, and goes on under the same id once Zoho is connected again", async () => {
+  const orders = makeOrders(30, { seed: 64 });
+  const s = await startStack({ records: orders });
+  try {
+    await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    s.zohoSim.revokeRefreshToken();
+    orders.slice(0, 5).forEach((o, i) => s.zohoSim.edit(String(o.id), { PO_Number: `PO-R${i}` }));
+    const paused = await s.run({ window: "all", mode: "create_and_update" });
+    assert.equal(paused.status, "paused", paused.message);
+    assert.equal(paused.waitingFor, "zoho");
+    assert.match(paused.message ?? "", /reconnect/i);
+    assert.match(paused.message ?? "", /goes on by itself once Zoho CRM is connected again/);
+    // Not before: Zoho is still not connected.
+    assert.equal(await s.engine.resumeStaleRuns(), undefined);
+
+    // The admin reconnects Zoho on the connections page; the next tick goes on with the run.
+    const redirect = "http://127.0.0.1:8000/oauth/zoho/callback";
+    const res = await fetch(s.ctx.zoho.authorizeUrl("runs", redirect), { redirect: "manual" });
+    await res.body?.cancel();
+    await s.ctx.zoho.exchangeCode(
+      new URL(res.headers.get("location")!).searchParams.get("code")!,
+      redirect,
+    );
+    assert.equal(await s.engine.resumeStaleRuns(), paused.id);
+    await s.engine.idle();
+    const run = (await s.engine.getRun(paused.id))!;
+    assert.equal(run.status, "completed", run.message);
+    assert.equal(run.resumes, 1);
+    assert.equal(run.waitingFor, undefined);
+    assert.equal(run.counts.total, 30);
+    assert.equal(run.counts.updated, 5, JSON.stringify(run.counts));
+    const numbers = s.xeroSim.invoices().map((b) => b.InvoiceNumber);
+    for (let i = 0; i < 5; i++) assert.ok(numbers.includes(`PO-R${i}`), numbers.join());
+    assert.equal(s.xeroSim.invoices().length, 30);
+  } finally {
+    await s.close();
+  }
+});

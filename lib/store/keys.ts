@@ -68,4 +68,12 @@ export const keys = {
   // Auto sync set on the sync page (on/off, interval), and the schedule slot the tick last claimed.
   autoSync: () => ["auto_sync", "settings"] as const,
   autoSyncLast: () => ["auto_sync", "last"] as const,
+  // A run as a durable job (lib/store/run_plan.ts): where it stands, and what it listed, in chunks
+  // keyed by position, so any instance can go on with it and none holds the whole listing.
+  runPlan: (runId: string) => ["run_plan", runId] as const,
+  runPlanItems: (runId: string, chunk: number) => ["run_plan_items", runId, chunk] as const,
+  runPlanItemsPrefix: (runId: string) => ["run_plan_items", runId] as const,
+  // Zoho id → the last position the run listed it at (an order edited while listing shows twice).
+  runPlanListed: (runId: string, poId: string) => ["run_plan_listed", runId, poId] as const,
+  runPlanListedPrefix: (runId: string) => ["run_plan_listed", runId] as const,
 } as const;

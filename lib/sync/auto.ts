@@ -109,19 +109,19 @@ export function nextRunAt(now: number, s: AutoSyncSettings, last: AutoSyncLast |
 }
 
 /**
- * One tick: starts the due run, else closes a run whose instance died (so nothing stays
- * "running"). A slot whose run could not start (a manual run is going on) is tried again by the
+ * One tick: starts the due run, else goes on with a run whose instance stopped (or a paused one
+ * whose time has come). A slot whose run could not start (a manual run is going on) is tried again by the
  * next tick.
  */
 export async function autoSyncTick(
   kv: Deno.Kv,
-  engine: Pick<SyncEngine, "tick" | "closeStaleRuns">,
+  engine: Pick<SyncEngine, "tick" | "resumeStaleRuns">,
   now = Date.now(),
 ): Promise<StartResult | { started: false; runId?: undefined }> {
   const settings = await getAutoSync(kv);
   const lastEntry = await kv.get<AutoSyncLast>(keys.autoSyncLast());
   if (!isDue(now, settings, lastEntry.value)) {
-    await engine.closeStaleRuns();
+    await engine.resumeStaleRuns();
     return { started: false };
   }
   const slot = new Date(slotStart(now, settings.everyHours)).toISOString();

@@ -9,22 +9,18 @@ import { getManyChunked, listAll } from "../store/kv.ts";
 import { commitChunked, type RecordState } from "../store/records.ts";
 import { keys } from "../store/keys.ts";
 import { acquire, holder, release } from "../store/locks.ts";
-import { getResults, getRun, listRuns, newRunId, saveResults, saveRun } from "../store/runs.ts";
-import {
-  type BatchItem,
-  type Prefetched,
-  prefetchRecords,
-  processBatch,
-  type WriteBackFields,
-} from "./batch.ts";
-import { asRunStop, describe, RunStop } from "./errors.ts";
-import { forcedRecords, markRetried } from "./retried.ts";
+import { getResults, getRun, listRuns, newRunId, saveRun } from "../store/runs.ts";
+import { dropPlan, getPlan, PlanHandle, PlanLost, type RunPlan } from "../store/run_plan.ts";
+import { type Prefetched, prefetchRecords, processBatch, type WriteBackFields } from "./batch.ts";
+import { describe, RunStop } from "./errors.ts";
+import { markRetried } from "./retried.ts";
+import { listIntoPlan, loadBatch, type LoadedBatch } from "./run_plan.ts";
 import { traceRun } from "../telemetry.ts";
 import { type BillStatusReport, syncBillStatuses } from "./bill_status.ts";
 import { queueDeleted } from "./stages/lifecycle.ts";
-import { fingerprint, listFields, settingsKey } from "./fingerprint.ts";
-import { usageMark, usageSince } from "./usage.ts";
-import type { XeroPort, ZohoListRecord, ZohoPort } from "./ports.ts";
+import { settingsKey } from "./fingerprint.ts";
+import { addUsage, usageMark, usageSince } from "./usage.ts";
+import type { XeroPort, ZohoPort } from "./ports.ts";
 import {
   emptyCounts,
   type Mode,
@@ -37,6 +33,8 @@ import {
 const MODULE = "Purchase_Orders" as const;
 const RUN_LEASE_MS = 90_000;
 const HEARTBEAT_MS = 20_000;
+/** When a paused run tries again if the service said nothing (Xero's day, Zoho's mint window). */
+const PAUSE_MS = { xero: 3_600_000, zoho: 600_000 } as const;
 
 export interface SyncEngineOptions {
   kv: Deno.Kv;
@@ -59,21 +57,13 @@ export interface SyncEngineOptions {
   recordLockMs?: number;
   /** How long a bill create that got no answer is waited for before it is sent again (120 s). */
   unconfirmedWaitMs?: number;
+  /** Requests look for a stopped run to go on with at most this often per instance (30 s). */
+  resumeCheckMs?: number;
 }
 
 export type StartResult =
   | { started: true; runId: string; done: Promise<Run> }
   | { started: false; runId: string };
-
-interface Listed {
-  id: string;
-  modifiedTime: string;
-  fingerprint?: string;
-  vendor?: { id: string; name: string };
-  ticked?: boolean;
-  /** The listed record with every header field, for line items read in bulk. */
-  header?: Record<string, unknown>;
-}
 
 export class SyncEngine {
   readonly kv: Deno.Kv;
@@ -87,6 +77,10 @@ export class SyncEngine {
   private readonly recordLockMs?: number;
   private readonly unconfirmedWaitMs?: number;
   private fieldCache?: { at: number; names: Set<string> };
+  /** Runs this instance is executing (never taken over by itself, however late its heartbeat). */
+  private readonly executing = new Set<string>();
+  private readonly resumeCheckMs: number;
+  private lastResumeCheck = 0;
   /** Runs going on in this process (shutdown and tests wait for them). */
   private readonly active = new Set<Promise<unknown>>();
 
@@ -102,6 +96,7 @@ export class SyncEngine {
     this.heartbeatMs = Math.min(o.heartbeatMs ?? HEARTBEAT_MS, this.runLeaseMs / 3);
     this.recordLockMs = o.recordLockMs;
     this.unconfirmedWaitMs = o.unconfirmedWaitMs;
+    this.resumeCheckMs = o.resumeCheckMs ?? 30_000;
   }
 
   // -- settings ----------------------------------------------------------------------------------
@@ -205,12 +200,15 @@ export class SyncEngine {
   }
 
   private async beginRun(input: StartRunInput, trigger: Trigger): Promise<StartResult> {
-    await this.closeStaleRuns();
+    // A run whose instance stopped goes on first (and then holds the lease: this start says so).
+    // A paused one does not: a start replaces it (its window decides what is synced now).
+    await this.resumeStaleRuns({ paused: false });
     const runId = newRunId();
     if (!await acquire(this.kv, keys.runLease(MODULE), runId, this.runLeaseMs)) {
       const running = await holder(this.kv, keys.runLease(MODULE));
       return { started: false, runId: running?.owner ?? "" };
     }
+    await this.supersedePaused(runId);
     const now = new Date().toISOString();
     const run: Run = {
       id: runId,
@@ -226,8 +224,33 @@ export class SyncEngine {
       watermark: { before: (await this.watermark()).value, after: null },
       apiCalls: { zoho: 0, xero: 0 },
     };
-    await saveRun(this.kv, run);
-    const done = traceRun(run, () => this.execute(run, input));
+    const since = this.sinceFor(input, run.watermark.before);
+    const plan: RunPlan = {
+      runId,
+      // Each execution has its own id: one taken for stopped cannot write over its successor.
+      executor: crypto.randomUUID(),
+      window: input.window,
+      ...(input.window === "last_days" ? { days: input.days } : {}),
+      mode: input.mode,
+      since,
+      movesWatermark: this.coversWatermark(input, since, run.watermark.before),
+      listed: false,
+      count: 0,
+      position: 0,
+      duplicates: 0,
+      skipped: 0,
+      watermark: run.watermark.before,
+      calls: { zoho: 0, xero: 0 },
+      listMs: 0,
+      elapsedMs: 0,
+      resumes: 0,
+    };
+    // The run and its plan appear together: every running run can be gone on with.
+    const res = await this.kv.atomic().check({ key: keys.runPlan(runId), versionstamp: null })
+      .set(keys.run(runId), run).set(keys.runPlan(runId), plan).commit();
+    if (!res.ok) throw new Error("KV refused to store the new run");
+    const handle = new PlanHandle(this.kv, plan, res.versionstamp, run);
+    const done = traceRun(run, () => this.execute(run, handle));
     this.active.add(done);
     done.finally(() => this.active.delete(done)).catch(() => {});
     return { started: true, runId, done };
@@ -300,26 +323,111 @@ export class SyncEngine {
     return pass;
   }
 
-  /** A run whose process died (no heartbeat, lease gone) is closed; the next run picks up the rest. */
-  async closeStaleRuns(): Promise<number> {
+  /**
+   * Cheap, at most once per resumeCheckMs per instance, never awaited by the request that calls it
+   * (a middleware): a run whose instance stopped goes on within about a minute of the next request.
+   */
+  resumeIfStale(): void {
+    const now = Date.now();
+    if (now - this.lastResumeCheck < this.resumeCheckMs) return;
+    this.lastResumeCheck = now;
+    const check = this.resumeStaleRuns().catch(() => 0);
+    this.active.add(check);
+    check.finally(() => this.active.delete(check));
+  }
+
+  /**
+   * Goes on with a run whose instance stopped (no heartbeat for two intervals), from its last
+   * checkpoint and under the same id, and with a paused run whose time has come. Called by the
+   * cron tick, before every start, and lazily by requests. Returns the id of the run taken up.
+   */
+  async resumeStaleRuns({ paused = true } = {}): Promise<string | undefined> {
     const lease = await holder(this.kv, keys.runLease(MODULE));
     const { runs } = await listRuns(this.kv, { limit: 10 });
-    let closed = 0;
+    // A live run's heartbeat is at most one interval old (renewed with the lease).
+    const staleMs = Math.min(this.runLeaseMs, 2 * this.heartbeatMs);
     for (const run of runs) {
-      if (run.status !== "running" || lease?.owner === run.id) continue;
-      // Without the lease, a live run's heartbeat is at most one interval old. Comparing with
-      // the whole lease let a dead run whose last batch checkpoint came after its last lease
-      // renewal stay "running" next to the run that replaced it (found by tests/reliability).
-      const staleMs = Math.min(this.runLeaseMs, 2 * this.heartbeatMs);
-      if (Date.now() - Date.parse(run.heartbeatAt) < staleMs) continue;
-      run.status = "failed";
-      run.finishedAt = new Date().toISOString();
-      run.message =
-        "Interrupted: the app stopped during this run. Records it did not finish are synced by the next run.";
-      await saveRun(this.kv, run);
-      closed++;
+      const due = paused && run.status === "paused" && !lease &&
+        (run.resumeAt ? Date.parse(run.resumeAt) <= Date.now() : await this.connected(run));
+      const stale = run.status === "running" &&
+        Date.now() - Date.parse(run.heartbeatAt) >= staleMs;
+      if ((!due && !stale) || this.executing.has(run.id)) continue;
+      const plan = await getPlan(this.kv, run.id);
+      if (!plan.value || (lease && lease.owner !== run.id)) {
+        // Started before runs were durable, or another run holds the lease: closed as before.
+        if (stale) await this.closeInterrupted(run);
+        continue;
+      }
+      const handle = await this.claim(run, plan);
+      if (!handle) continue;
+      const done = traceRun(run, () => this.execute(run, handle));
+      this.active.add(done);
+      done.finally(() => this.active.delete(done)).catch(() => {});
+      return run.id;
     }
-    return closed;
+    return undefined;
+  }
+
+  /** A run paused for a reconnect: is that connection made again? */
+  private async connected(run: Run): Promise<boolean> {
+    if (!run.waitingFor) return false;
+    const port = run.waitingFor === "zoho" ? this.zoho : this.xero;
+    const state = await port.status?.().then((s) => s.state, () => "error");
+    return state === "connected";
+  }
+
+  /** Takes a stopped run over: the plan names this instance, the lease the run, in one write. */
+  private async claim(
+    run: Run,
+    plan: Deno.KvEntryMaybe<RunPlan>,
+  ): Promise<PlanHandle | null> {
+    const runEntry = await this.kv.get<Run>(keys.run(run.id));
+    const leaseEntry = await this.kv.get<{ owner: string; until: number }>(keys.runLease(MODULE));
+    const l = leaseEntry.value;
+    if (l && l.until > Date.now() && l.owner !== run.id) return null;
+    const taken: RunPlan = {
+      ...plan.value!,
+      executor: crypto.randomUUID(),
+      resumes: plan.value!.resumes + 1,
+      calls: { ...(runEntry.value?.apiCalls ?? run.apiCalls) },
+      ...(runEntry.value?.usage ? { usage: runEntry.value.usage } : {}),
+    };
+    const now = new Date().toISOString();
+    Object.assign(run, runEntry.value, { status: "running", heartbeatAt: now });
+    run.resumes = taken.resumes;
+    delete run.resumeAt;
+    delete run.waitingFor;
+    delete run.finishedAt;
+    delete run.message;
+    const res = await this.kv.atomic().check(runEntry, plan, leaseEntry)
+      .set(keys.runPlan(run.id), taken)
+      .set(keys.run(run.id), run)
+      .set(keys.runLease(MODULE), { owner: run.id, until: Date.now() + this.runLeaseMs }, {
+        expireIn: this.runLeaseMs * 2,
+      })
+      .commit();
+    return res.ok ? new PlanHandle(this.kv, taken, res.versionstamp, run) : null;
+  }
+
+  private async closeInterrupted(run: Run): Promise<void> {
+    run.status = "failed";
+    run.finishedAt = new Date().toISOString();
+    run.message =
+      "Interrupted: the app stopped during this run. Records it did not finish are synced by the next run.";
+    await saveRun(this.kv, run);
+  }
+
+  /** A new run replaces a paused one: the new run's window decides what is synced now. */
+  private async supersedePaused(newRunId: string): Promise<void> {
+    const { runs } = await listRuns(this.kv, { limit: 10 });
+    for (const run of runs) {
+      if (run.status !== "paused" || (!run.resumeAt && !run.waitingFor)) continue;
+      delete run.resumeAt;
+      delete run.waitingFor;
+      run.message = `${run.message ?? "Paused."} Replaced by run ${newRunId}.`;
+      await saveRun(this.kv, run);
+      await dropPlan(this.kv, run.id).catch(() => {});
+    }
   }
 
   private batchContext(settings: Settings, mode: Mode, owner: string) {
@@ -353,58 +461,64 @@ export class SyncEngine {
     return out;
   }
 
-  private async execute(run: Run, input: StartRunInput): Promise<Run> {
+  /**
+   * Executes a run from its plan's position to its end: lists first (into KV chunks) when the
+   * plan has not listed yet, then batch by batch, checkpointing results, counts, watermark and
+   * position in one fenced write after each. An instance that stops mid-run leaves the plan for
+   * the next (resumeStaleRuns); a run that cannot go on pauses and says when it will.
+   */
+  private async execute(run: Run, handle: PlanHandle): Promise<Run> {
+    this.executing.add(run.id);
+    try {
+      return await this.executePlan(run, handle);
+    } finally {
+      this.executing.delete(run.id);
+    }
+  }
+
+  private async executePlan(run: Run, handle: PlanHandle): Promise<Run> {
+    const plan = handle.plan;
     const t0 = Date.now();
     const calls0 = { zoho: this.zoho.calls.total, xero: this.xero.calls.total };
+    const calls = () => ({
+      zoho: plan.calls.zoho + this.zoho.calls.total - calls0.zoho,
+      xero: plan.calls.xero + this.xero.calls.total - calls0.xero,
+    });
     const usage0 = usageMark(this.zoho, this.xero);
+    const usage = () => addUsage(plan.usage, usageSince(usage0, this.zoho, this.xero));
     const heartbeat = setInterval(() => {
       acquire(this.kv, keys.runLease(MODULE), run.id, this.runLeaseMs).catch(() => {});
-      run.heartbeatAt = new Date().toISOString();
-      saveRun(this.kv, run).catch(() => {});
+      handle.heartbeat(new Date().toISOString()).catch(() => {});
     }, this.heartbeatMs);
-    let listMs = 0;
+    const preview = plan.mode === "preview";
+    let lost = false;
     try {
       const settings = await this.settings();
-      const preview = input.mode === "preview";
-      const since = this.sinceFor(input, run.watermark.before);
-      const listed = await this.list(since, settings);
-      listMs = Date.now() - t0;
-
-      // The scheduled run (and a preview, without keeping anything) also takes the orders Zoho
-      // lists as deleted that still own a bill (stages/lifecycle.ts).
-      const deleted = new Set<string>();
-      if (run.trigger === "cron" || preview) {
-        await queueDeleted(this.kv, this.zoho, {
-          enqueue: preview
-            ? (ids) => void ids.forEach((id) => deleted.add(id))
-            : (ids) => this.enqueue(ids),
-          keepWatermark: preview,
-        }).catch(() => {/* the next tick asks again: the list's watermark did not move */});
-      }
-      const listedIds = new Set(listed.map((l) => l.id));
-      // Failed records and webhook ids are fetched whatever their Modified_Time says.
-      const why = await forcedRecords(this.kv, MODULE);
-      const forced = new Set([...why.keys(), ...deleted]);
-      const extra = [...forced].filter((id) => !listedIds.has(id));
-      const items: Array<BatchItem & { listed?: Listed }> = [
-        ...listed.map((l) => ({
-          id: l.id,
-          listedModifiedTime: forced.has(l.id) ? undefined : l.modifiedTime,
-          listedTime: l.modifiedTime,
-          listedFingerprint: l.fingerprint,
-          listedRecord: l.header,
-          listed: l,
-        })),
-        ...extra.map((id) => ({ id })),
-      ];
-
-      // Look up the vendors of ticked orders in bulk first (one round of contact calls per run);
-      // contacts are created per batch, for eligible orders only: a ticked order that cannot be
-      // billed (no lines, an unmapped tax) makes no contact in Xero.
-      if (!preview) {
-        const vendors = new Map<string, string>();
-        for (const l of listed) if (l.ticked && l.vendor) vendors.set(l.vendor.id, l.vendor.name);
-        if (vendors.size) {
+      if (!plan.listed) {
+        // The scheduled run (and a preview, without keeping anything) also takes the orders Zoho
+        // lists as deleted that still own a bill (stages/lifecycle.ts).
+        const deleted = new Set<string>();
+        if (run.trigger === "cron" || preview) {
+          await queueDeleted(this.kv, this.zoho, {
+            enqueue: preview
+              ? (ids) => void ids.forEach((id) => deleted.add(id))
+              : (ids) => this.enqueue(ids),
+            keepWatermark: preview,
+          }).catch(() => {/* the next tick asks again: the list's watermark did not move */});
+        }
+        const vendors = await listIntoPlan({
+          kv: this.kv,
+          zoho: this.zoho,
+          handle,
+          run,
+          settings,
+          forced: deleted,
+        });
+        plan.listMs += Date.now() - t0;
+        // Look up the vendors of ticked orders in bulk first (one round of contact calls per run);
+        // contacts are created per batch, for eligible orders only: a ticked order that cannot be
+        // billed (no lines, an unmapped tax) makes no contact in Xero.
+        if (!preview && vendors.size) {
           await this.xero.resolveContacts(
             [...vendors].map(([zohoVendorId, name]) => ({ zohoVendorId, name })),
             { lookupOnly: true },
@@ -412,43 +526,44 @@ export class SyncEngine {
         }
       }
       const ctx = {
-        ...this.batchContext(settings, input.mode, run.id),
-        reportUnchanged: input.window !== "since_last_sync",
+        ...this.batchContext(settings, plan.mode, run.id),
+        reportUnchanged: plan.window !== "since_last_sync",
       };
-      run.planned = items.length;
-      run.processed = 0;
-      await saveRun(this.kv, run);
-      let watermark = run.watermark.before;
-      const movesWatermark = this.coversWatermark(input, since, watermark);
-      const batches: typeof items[] = [];
-      for (let i = 0; i < items.length; i += this.batchSize) {
-        batches.push(items.slice(i, i + this.batchSize));
-      }
+      run.planned = plan.count - plan.duplicates;
+      run.processed = plan.position - plan.skipped;
+      let watermark = plan.watermark;
       // Zoho reads of batch k+1 run while batch k is written to Xero (the slower side).
-      // When each batch began to be read: webhook entries queued before that are paid by it.
-      // (KV's own clock: an instance whose clock runs ahead must not make entries undeletable.)
-      const stamp = () => preview ? Promise.resolve("") : kvStamp(this.kv);
-      const readStart: string[] = [await stamp()];
-      let ahead: Promise<Prefetched> | undefined = batches.length
-        ? prefetchRecords(ctx, batches[0])
-        : undefined;
-      for (const [k, batch] of batches.entries()) {
-        const fetched = await ahead!;
-        readStart[k + 1] = await stamp();
-        ahead = k + 1 < batches.length ? prefetchRecords(ctx, batches[k + 1]) : undefined;
+      // readFrom: when the batch began to be read; webhook entries queued before are paid by it
+      // (KV's own clock: an instance whose clock runs ahead must not make entries undeletable).
+      // A run going on after its instance stopped reads the batch that one was in from Zoho again.
+      const inFlight = plan.resumes > 0 ? plan.position : -1;
+      const stage = async (from: number) => {
+        const readFrom = preview ? "" : await kvStamp(this.kv);
+        const batch = await loadBatch(this.kv, handle, from, this.batchSize, {
+          fresh: from === inFlight,
+        });
+        const fetched = batch.items.length ? await prefetchRecords(ctx, batch.items) : undefined;
+        return { batch, fetched, readFrom };
+      };
+      let ahead:
+        | Promise<{ batch: LoadedBatch; fetched?: Prefetched; readFrom: string }>
+        | undefined = plan.position < plan.count ? stage(plan.position) : undefined;
+      while (ahead) {
+        const { batch, fetched, readFrom } = await ahead;
+        const next = batch.from + batch.size;
+        ahead = batch.size && next < plan.count ? stage(next) : undefined;
         // A read-ahead error must not go unhandled if this batch throws first.
         ahead?.catch(() => {});
-        const out = await processBatch(batch, ctx, fetched);
-        markRetried(out.results, why);
+        const out = batch.items.length
+          ? await processBatch(batch.items, ctx, fetched)
+          : { results: [] };
+        markRetried(out.results, batch.retried);
         for (const r of out.results) {
           run.counts.total++;
           run.counts[r.outcome]++;
         }
-        await saveResults(this.kv, run.id, out.results);
-        run.processed = (run.processed ?? 0) + batch.length;
-        if (movesWatermark) {
-          const times = batch.map((b) => b.listed?.modifiedTime).filter((t): t is string => !!t);
-          const max = times.reduce<string | null>((m, t) => later(m, t), null);
+        if (plan.movesWatermark) {
+          const max = batch.times.reduce<string | null>((m, t) => later(m, t), null);
           if (max && later(watermark, max) !== watermark) {
             watermark = max;
             const movedAt = new Date().toISOString();
@@ -456,41 +571,62 @@ export class SyncEngine {
             run.watermark.movedAt = movedAt;
           }
         }
-        if (!preview) await this.dequeue(batch.map((b) => b.id), readStart[k]);
+        if (!preview) await this.dequeue(batch.items.map((b) => b.id), readFrom);
+        plan.position = next;
+        plan.skipped += batch.size - batch.items.length;
+        plan.watermark = watermark;
+        run.processed = next - plan.skipped;
         run.watermark.after = watermark;
         run.heartbeatAt = new Date().toISOString();
-        run.apiCalls = {
-          zoho: this.zoho.calls.total - calls0.zoho,
-          xero: this.xero.calls.total - calls0.xero,
-        };
-        run.usage = usageSince(usage0, this.zoho, this.xero);
-        await saveRun(this.kv, run);
+        run.apiCalls = calls();
+        run.usage = usage();
+        await handle.checkpoint(run, out.results);
       }
       run.status = run.counts.failed ? "completed_with_errors" : "completed";
     } catch (err) {
-      if (err instanceof RunStop) {
+      if (err instanceof PlanLost || handle.lost) {
+        // Another instance took the run for stopped and goes on with it: leave it to that one.
+        lost = true;
+      } else if (err instanceof RunStop) {
         run.status = err.status;
         run.message = err.message;
+        if (err.status === "paused" && err.untilReconnected) {
+          run.waitingFor = err.system;
+          run.message = `${err.message.replace(/\.?$/, ".")} The run goes on by itself once ${
+            err.system === "zoho" ? "Zoho CRM" : "Xero"
+          } is connected again (Connections page).`;
+        } else if (err.status === "paused") {
+          const at = new Date(Date.now() + (err.retryAfterMs ?? PAUSE_MS[err.system]));
+          run.resumeAt = at.toISOString();
+          run.message = `${err.message.replace(/\.?$/, ".")} It tries again by itself at ${
+            at.toISOString().slice(0, 16).replace("T", " ")
+          } UTC.`;
+        }
       } else {
         run.status = "failed";
         run.message = `The run stopped: ${describe(err)}`;
       }
     } finally {
       clearInterval(heartbeat);
-      run.finishedAt = new Date().toISOString();
-      run.apiCalls = {
-        zoho: this.zoho.calls.total - calls0.zoho,
-        xero: this.xero.calls.total - calls0.xero,
-      };
-      run.usage = usageSince(usage0, this.zoho, this.xero);
-      const totalMs = Date.now() - t0;
-      run.timings = { listMs, processMs: totalMs - listMs, totalMs };
-      run.heartbeatAt = run.finishedAt;
-      await saveRun(this.kv, run).catch(() => {});
-      await release(this.kv, keys.runLease(MODULE), run.id).catch(() => {});
     }
+    if (lost) return run;
+    run.finishedAt = new Date().toISOString();
+    run.apiCalls = calls();
+    run.usage = usage();
+    const totalMs = Date.parse(run.finishedAt) - Date.parse(run.startedAt);
+    run.timings = { listMs: plan.listMs, processMs: totalMs - plan.listMs, totalMs };
+    run.heartbeatAt = run.finishedAt;
+    try {
+      await handle.commit(run);
+    } catch (err) {
+      if (err instanceof PlanLost) return run;
+      await saveRun(this.kv, run).catch(() => {});
+    }
+    await release(this.kv, keys.runLease(MODULE), run.id).catch(() => {});
+    // A paused run keeps its plan to go on from; any other is done with it.
+    if (run.status !== "paused") await dropPlan(this.kv, run.id).catch(() => {});
     // Ids queued by a webhook while this run was going on get their own pass now.
-    if (run.status !== "failed" && run.status !== "paused" && input.mode !== "preview") {
+    if (run.status !== "failed" && run.status !== "paused" && plan.mode !== "preview") {
       const waiting = await this.queued().catch(() => []);
       if (waiting.length) await this.tick("webhook").catch(() => {});
     }
@@ -521,44 +657,6 @@ export class SyncEngine {
     return watermark ? zohoTime(new Date(Date.parse(watermark) - this.overlapMs)) : undefined;
   }
 
-  /**
-   * Lists every changed record before any is written (a write-back bumps Modified_Time). The Zoho
-   * client pages by Modified_Time as a keyset, so a record deleted or edited during the listing
-   * hides no other one; an edit shows the record again, newer, and the newer listing wins.
-   */
-  private async list(since: string | undefined, settings: Settings): Promise<Listed[]> {
-    // The bill id written back is listed only if Zoho has the field; unknown, no header is kept.
-    const zohoFields = await this.zoho.fieldNames().catch(() => undefined);
-    const wanted = listFields(settings, zohoFields);
-    let fields = wanted;
-    for (let pass = 0; pass < 2; pass++) {
-      const seen = new Map<string, Listed>();
-      try {
-        for await (const page of this.zoho.listChanged({ since, fields })) {
-          for (const r of page) {
-            const before = seen.get(r.id);
-            if (before && Date.parse(before.modifiedTime) > Date.parse(r.Modified_Time)) continue;
-            seen.set(r.id, listedOf(r, settings, fields === wanted, !!zohoFields));
-          }
-        }
-      } catch (err) {
-        // A custom field that does not exist in this org: list with the standard field only.
-        if (fields === wanted && /INVALID_DATA|INVALID_REQUEST|field/i.test(describe(err))) {
-          fields = ["Modified_Time"];
-          continue;
-        }
-        // Zoho refusing new tokens (or wanting a reconnect) stops the run with the reason.
-        throw asRunStop(err, "zoho") ?? err;
-      }
-      return [...seen.values()].sort((a, b) =>
-        a.modifiedTime === b.modifiedTime
-          ? (a.id < b.id ? -1 : 1)
-          : Date.parse(a.modifiedTime) - Date.parse(b.modifiedTime)
-      );
-    }
-    return [];
-  }
-
   /** Deletes the webhook entries of a batch, except those queued again after it was read. */
   private async dequeue(ids: string[], readFrom: string) {
     for (let i = 0; i < ids.length; i += 100) {
@@ -572,25 +670,6 @@ export class SyncEngine {
       }));
     }
   }
-}
-
-function listedOf(
-  r: ZohoListRecord,
-  settings: Settings,
-  withContent: boolean,
-  withHeader = false,
-): Listed {
-  const v = r[settings.vendorField] as { id?: unknown; name?: unknown } | null | undefined;
-  return {
-    id: r.id,
-    modifiedTime: r.Modified_Time,
-    fingerprint: withContent ? fingerprint(r, settings) : undefined,
-    vendor: v && typeof v.id === "string"
-      ? { id: v.id, name: typeof v.name === "string" ? v.name : v.id }
-      : undefined,
-    ticked: r[settings.checkboxField] === true,
-    header: withContent && withHeader ? r : undefined,
-  };
 }
 
 function later(a: string | null, b: string): string {

@@ -10,6 +10,10 @@ export class RunStop extends Error {
     readonly status: "failed" | "paused",
     message: string,
     readonly system: "zoho" | "xero",
+    /** For a pause: when the service said it may be asked again. */
+    readonly retryAfterMs?: number,
+    /** For a pause: the run goes on once this system is connected again. */
+    readonly untilReconnected = false,
   ) {
     super(message);
     this.name = "RunStop";
@@ -22,6 +26,7 @@ interface ClientError {
   code?: string;
   kind?: string;
   status?: number;
+  retryAfterMs?: number;
 }
 
 export function describe(err: unknown): string {
@@ -42,20 +47,34 @@ export function asRunStop(err: unknown, system: "zoho" | "xero"): RunStop | null
       "paused",
       "Paused: Xero daily limit reached; the rest syncs tomorrow.",
       "xero",
+      e.retryAfterMs,
     );
   }
+  // A connection to make again pauses the run: it goes on once an admin has reconnected.
   if (system === "xero" && e.kind === "auth") {
-    return new RunStop("failed", `Xero needs to be reconnected: ${describe(err)}`, "xero");
+    return new RunStop(
+      "paused",
+      `Xero needs to be reconnected: ${describe(err)}`,
+      "xero",
+      undefined,
+      true,
+    );
   }
   if (system === "zoho" && e.code === "TOKEN_RATE_LIMITED") {
     // Every further call would ask Zoho for a token again and extend its block.
     return new RunStop("paused", `Paused: ${describe(err)}`, "zoho");
   }
   if (system === "zoho" && (e.code === "RECONNECT_REQUIRED" || e.code === "NOT_CONNECTED")) {
-    return new RunStop("failed", `Zoho CRM needs to be reconnected: ${describe(err)}`, "zoho");
+    return new RunStop(
+      "paused",
+      `Zoho CRM needs to be reconnected: ${describe(err)}`,
+      "zoho",
+      undefined,
+      true,
+    );
   }
   if (system === "xero" && e.kind === "not_connected") {
-    return new RunStop("failed", describe(err), "xero");
+    return new RunStop("paused", describe(err), "xero", undefined, true);
   }
   return null;
 }

@@ -27,6 +27,8 @@ export interface ZohoPort {
   listDeleted(
     opts: { since?: string },
   ): AsyncGenerator<Array<{ id: string; deletedTime?: string }>>;
+  /** The connection's state (KV only): a run paused for a reconnect goes on once "connected". */
+  status?(): Promise<{ state: string }>;
 }
 
 export type BillResult =
@@ -60,6 +62,8 @@ export interface XeroPort {
   readonly calls: { total: number; egressBytes?: number };
   /** Why vendors were left out of the last resolveContacts result (vendor id → Xero's words). */
   readonly contactFailures?: Map<string, string>;
+  /** The connection's state: a run paused for a reconnect goes on once "connected". */
+  status?(): Promise<{ state: string }>;
   tenant(): Promise<{ tenantId: string; tenantName: string }>;
   /** Vendor id → ContactID, with Xero's reasons for vendors left out and warnings per vendor. */
   resolveContacts(

@@ -3,25 +3,36 @@
  * owed, settings changed: the reason recorded then) or a Zoho webhook named it. The run page shows
  * this next to the record, so "why was this synced again?" has an answer.
  */
-import { listAll } from "../store/kv.ts";
 import { keys, type Module } from "../store/keys.ts";
 import type { RecordResult } from "./types.ts";
 
 export type Retried = NonNullable<RecordResult["retried"]>;
 
-export async function forcedRecords(kv: Deno.Kv, module: Module): Promise<Map<string, Retried>> {
+/** Which of `ids` are forced now, and why (read per batch: a run holds no org-wide set). */
+export async function forcedAmong(
+  kv: Deno.Kv,
+  module: Module,
+  ids: string[],
+): Promise<Map<string, Retried>> {
   const out = new Map<string, Retried>();
-  for (const e of await listAll<{ at?: string }>(kv, keys.queuePrefix(module))) {
-    out.set(String(e.key.at(-1)), { via: "webhook", since: String(e.value?.at ?? "") });
-  }
-  // A retry-set entry says more than a webhook's (why it is owed), so it wins.
-  for (
-    const e of await listAll<{ since?: string; reason?: string }>(kv, keys.retryPrefix(module))
-  ) {
-    out.set(String(e.key.at(-1)), {
-      via: "retry",
-      since: String(e.value?.since ?? ""),
-      ...(e.value?.reason ? { reason: String(e.value.reason) } : {}),
+  for (let i = 0; i < ids.length; i += 5) {
+    const part = ids.slice(i, i + 5);
+    // KV reads at most 10 keys at once: the queue and retry entries of five records.
+    const got = await kv.getMany<Array<{ at?: string; since?: string; reason?: string }>>([
+      ...part.map((id) => keys.queue(module, id)),
+      ...part.map((id) => keys.retry(module, id)),
+    ]);
+    part.forEach((id, j) => {
+      const queued = got[j].value;
+      const retry = got[j + part.length].value;
+      // A retry-set entry says more than a webhook's (why it is owed), so it wins.
+      if (retry) {
+        out.set(id, {
+          via: "retry",
+          since: String(retry.since ?? ""),
+          ...(retry.reason ? { reason: String(retry.reason) } : {}),
+        });
+      } else if (queued) out.set(id, { via: "webhook", since: String(queued.at ?? "") });
     });
   }
   return out;

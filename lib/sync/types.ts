@@ -100,6 +100,12 @@ export interface Run {
   /** Plain words on why a run stopped early or failed as a whole. */
   message?: string;
   timings?: { listMs: number; processMs: number; totalMs: number };
+  /** A paused run: when it goes on by itself. */
+  resumeAt?: string;
+  /** A paused run that goes on once this connection is made again. */
+  waitingFor?: "zoho" | "xero";
+  /** How often another instance went on with the run after its own stopped. */
+  resumes?: number;
 }
 
 export interface Usage {

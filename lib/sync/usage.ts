@@ -39,3 +39,16 @@ export function usageSince(mark: UsageMark, zoho: ZohoPort, xero: XeroPort): Usa
     xeroEgressBytes: now.xeroEgressBytes - mark.xeroEgressBytes,
   };
 }
+
+/** Usage of earlier executions of a run (resumed in another instance) plus this one's. */
+export function addUsage(a: Usage | undefined, b: Usage): Usage {
+  if (!a) return b;
+  const zohoCalls = { ...a.zohoCalls };
+  for (const [kind, n] of Object.entries(b.zohoCalls)) zohoCalls[kind] = (zohoCalls[kind] ?? 0) + n;
+  return {
+    zohoCredits: a.zohoCredits + b.zohoCredits,
+    zohoCalls,
+    xeroCalls: a.xeroCalls + b.xeroCalls,
+    xeroEgressBytes: a.xeroEgressBytes + b.xeroEgressBytes,
+  };
+}

@@ -26,6 +26,7 @@ const OverridesSchema = z.object({
     runLeaseMs: ms,
     heartbeatMs: ms,
     recordLockMs: ms,
+    resumeCheckMs: z.number().int().min(0).optional(),
   }).optional(),
 }).strict();
 

@@ -121,7 +121,8 @@ Deno.test("a revoked Zoho refresh token: runs and buttons say reconnect Zoho, /h
     s.xeroSim.resetCounts();
 
     const run = await s.run({ window: "since_last_sync", mode: "create_and_update" });
-    assert.equal(run.status, "failed");
+    // Paused, not failed: it goes on once Zoho is connected again.
+    assert.equal(run.status, "paused");
     assert.match(run.message ?? "", /Zoho/);
     assert.match(run.message ?? "", /reconnect/i);
     const health = await api(s.url, "/health");
@@ -133,7 +134,7 @@ Deno.test("a revoked Zoho refresh token: runs and buttons say reconnect Zoho, /h
     // More attempts from every direction: each fails fast with the same clear answer.
     for (let i = 0; i < 3; i++) {
       const again = await s.run({ window: "since_last_sync", mode: "create_and_update" });
-      assert.equal(again.status, "failed");
+      assert.equal(again.status, "paused");
       assert.match(again.message ?? "", /Zoho.*reconnect|reconnect.*Zoho/i);
     }
     for (const o of orders.slice(0, 8)) {
@@ -197,7 +198,7 @@ Deno.test("a revoked Xero refresh token: runs say reconnect Xero, /health shows 
     s.xeroSim.resetCounts();
     for (let i = 0; i < 3; i++) {
       const run = await s.run({ window: "since_last_sync", mode: "create_and_update" });
-      assert.equal(run.status, "failed", JSON.stringify(run.counts));
+      assert.equal(run.status, "paused", JSON.stringify(run.counts));
       assert.match(run.message ?? "", /Xero/);
       assert.match(run.message ?? "", /reconnect/i);
     }
