@@ -205,7 +205,9 @@ export class ZohoClient {
       });
     }
     const base = { fields: names.join(","), sort_by: "Modified_Time", sort_order: "asc" };
-    const seen = new Set<string>();
+    // Records already yielded, as id@second → second. Pruned below each new lower bound: Zoho
+    // shows no record under it again, so what a run holds is bounded by a page, not the org.
+    const seen = new Map<string, number>();
     // Exclusive lower bound in epoch seconds (If-Modified-Since is strict, to the second).
     let after = opts.since === undefined ? undefined : zohoSeconds(this.#since(opts.since));
     // Within one query: the window asked for, and what the previous window held by position.
@@ -230,6 +232,7 @@ export class ZohoClient {
         rereads = 0;
       }
       after = second - 1;
+      for (const [key, s] of seen) if (s < second) seen.delete(key);
       [win, held, doubt, foundNew, firstSecond] = [FIRST, undefined, false, false, undefined];
     };
     for (let i = 0; i < MAX_PAGES; i++) {
@@ -262,9 +265,10 @@ export class ZohoClient {
         }
       }
       const fresh = data.filter((r) => {
-        const key = `${r.id}@${zohoSeconds(r.Modified_Time)}`;
+        const second = zohoSeconds(r.Modified_Time);
+        const key = `${r.id}@${second}`;
         if (seen.has(key)) return false;
-        seen.add(key);
+        seen.set(key, second);
         return true;
       });
       if (fresh.length > 0) {

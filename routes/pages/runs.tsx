@@ -60,6 +60,17 @@ function RunSummary({ run }: { run: Run }) {
         Zoho {run.apiCalls.zoho} · Xero {run.apiCalls.xero}
       </dd>
       <RunUsage usage={run.usage} />
+      {run.resumes
+        ? (
+          <>
+            <dt>Went on after a stop</dt>
+            <dd>
+              {run.resumes === 1 ? "once" : `${run.resumes} times`}: its app instance stopped, and
+              another took it over from its last checkpoint
+            </dd>
+          </>
+        )
+        : null}
     </dl>
   );
 }

@@ -470,10 +470,13 @@ const webhookOp = slotArb.map((slot) =>
     h.syncs++;
     const start = await h.engine.tick("webhook");
     if (start.started) {
-      h.recordedRuns.add(start.runId);
       const run = await start.done;
-      for (const r of await h.engine.getResults(run.id)) {
-        h.results.push({ id: r.purchaseOrderId, result: r, source: "webhook pass" });
+      const results = await h.engine.getResults(run.id);
+      if (!h.recordedRuns.has(run.id)) {
+        h.recordedRuns.add(run.id);
+        for (const r of results) {
+          h.results.push({ id: r.purchaseOrderId, result: r, source: "webhook pass" });
+        }
       }
     }
   })

@@ -135,7 +135,8 @@ export class History {
   readonly everEligible = new Set<string>();
   /** Every record result the app gave, in the order they came back. */
   readonly results: ResultEntry[] = [];
-  /** Runs whose results are in `results` (the engine also starts runs of its own). */
+  /** Runs whose results are in `results` (the engine also starts runs of its own, and goes on
+   * with runs whose app died). */
   readonly recordedRuns = new Set<string>();
   /** Work started and not awaited (background syncs, syncs of a dead app). */
   readonly inflight = new Set<Promise<unknown>>();
@@ -260,10 +261,13 @@ export class History {
     const engine = this.engine;
     const start = await engine.startRun(input, "api");
     if (!start.started) return { started: false as const };
-    this.recordedRuns.add(start.runId);
     const run = await start.done;
     const results = await engine.getResults(run.id);
-    for (const r of results) this.results.push({ id: r.purchaseOrderId, result: r, source });
+    // A run whose app died is gone on with by another (same id): collectEngineRuns takes it then.
+    if (!this.recordedRuns.has(run.id)) {
+      this.recordedRuns.add(run.id);
+      for (const r of results) this.results.push({ id: r.purchaseOrderId, result: r, source });
+    }
     return { started: true as const, run, results };
   }
 
