@@ -45,6 +45,8 @@ async function child(n: number, scale: number, retained: boolean) {
     wallS: pass.wallMs / 1000,
     peakRssMb: pass.peakRssMb,
     peakHeapMb: pass.peakHeapMb,
+    peakAnonMb: pass.peakAnonMb,
+    peakFileMb: pass.peakFileMb,
     cpuMsPerOrder: pass.cpuMsPerOrder,
   }));
 }
@@ -93,9 +95,9 @@ async function main() {
     const row = JSON.parse(line);
     rows.push(row);
     console.log(
-      `${String(n).padStart(7)} orders: peak RSS ${row.peakRssMb.toFixed(0)} MB, heap ${
-        row.peakHeapMb.toFixed(0)
-      } MB${
+      `${String(n).padStart(7)} orders: peak RSS ${row.peakRssMb.toFixed(0)} MB (anonymous ${
+        row.peakAnonMb.toFixed(0)
+      }, file-backed ${row.peakFileMb.toFixed(0)}), heap ${row.peakHeapMb.toFixed(0)} MB${
         row.retainedHeapMb ? `, heap kept ${row.retainedHeapMb.toFixed(0)} MB` : ""
       }, ${row.bills} bills, ${row.wallS.toFixed(1)} s (${row.status})${
         cap ? `, old space capped at ${cap} MB` : ""
@@ -104,8 +106,11 @@ async function main() {
   }
   const base = rows[0];
   for (const r of rows.slice(1)) {
+    const x = (k: string) => (Number(r[k]) / Number(base[k])).toFixed(2);
     console.log(
-      `${r.n} vs ${base.n}: ${(Number(r.peakRssMb) / Number(base.peakRssMb)).toFixed(2)}× peak RSS`,
+      `${r.n} vs ${base.n}: ${x("peakRssMb")}× peak RSS, ${x("peakAnonMb")}× anonymous, ${
+        x("peakHeapMb")
+      }× heap`,
     );
   }
 }

@@ -31,6 +31,9 @@ export interface PassResult {
   cpuMsPerOrder: number;
   peakRssMb: number;
   peakHeapMb: number;
+  /** Resident memory split (Linux): anonymous (heaps, buffers) and file-backed (binary, KV file). */
+  peakAnonMb: number;
+  peakFileMb: number;
   /** Answered calls by endpoint, counted by the simulators (what Zoho and Xero see). */
   zohoCalls: Record<string, number>;
   xeroCalls: Record<string, number>;
@@ -108,6 +111,8 @@ export async function runPass(pipeline: "app" | "naive", o: PassOptions): Promis
       cpuMsPerOrder: measured.cpuMs / o.n,
       peakRssMb: measured.peakRss / MB,
       peakHeapMb: measured.peakHeap / MB,
+      peakAnonMb: measured.peakAnon / MB,
+      peakFileMb: measured.peakFile / MB,
       zohoCalls,
       xeroCalls: calls,
       zohoTotal: apiTotal(zohoCalls),

@@ -3,7 +3,7 @@
  * the environment → boot()) served on a random loopback port, announced as "listening on <url>".
  * The simulators' URLs and DENO_KV_PATH (a file shared with other processes) come from the
  * environment; RELIABILITY_OVERRIDES (JSON) shortens timeouts and leases so a killed process is
- * recovered from in seconds rather than minutes. Test-only: production starts from main.ts.
+ * recovered from in seconds rather than minutes, and may tick the resume cron faster. Test-only: production starts from main.ts.
  */
 import { z } from "zod";
 import { boot } from "../../boot.ts";
@@ -28,6 +28,9 @@ const OverridesSchema = z.object({
     recordLockMs: ms,
     resumeCheckMs: z.number().int().min(0).optional(),
   }).optional(),
+  // Stands in for main.ts's per-minute resume Deno.cron (which cannot tick faster than a minute):
+  // the same call, every this many ms.
+  resumeCronMs: ms,
 }).strict();
 
 let config;
@@ -45,7 +48,9 @@ try {
 // The app loads xero-node on its first Xero call; load it now, so a restarted instance is not
 // slower than the one it replaces at the moment the tests aim their kills.
 await import("xero-node");
-const { app } = await boot(config, overrides);
+const { resumeCronMs, ...bootOverrides } = overrides;
+const { app, ctx } = await boot(config, bootOverrides);
+if (resumeCronMs) setInterval(() => ctx.sync.resumeStaleRuns().catch(() => {}), resumeCronMs);
 Deno.serve({
   hostname: "127.0.0.1",
   port: 0,
