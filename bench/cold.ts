@@ -10,7 +10,8 @@
  * Target (issue 15): the app's first 200 ≤ 3× the bare server's.
  */
 const ROOT = new URL("../", import.meta.url).pathname;
-const BARE = `Deno.serve({ hostname: "127.0.0.1", port: Number(Deno.env.get("PORT")), onListen() {} },
+const BARE =
+  `Deno.serve({ hostname: "127.0.0.1", port: Number(Deno.env.get("PORT")), onListen() {} },
   () => new Response("ok"));
 `;
 const TIMEOUT_MS = 20_000;
@@ -105,9 +106,13 @@ async function main() {
   }
   const [ma, mb] = [median(app), median(bare)];
   const ratios = app.map((a, k) => a / bare[k]);
-  console.log(`rounds: ${rounds}, ${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}`);
+  console.log(
+    `rounds: ${rounds}, ${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}`,
+  );
   console.log(`app  (main.ts)    first 200 on /health: median ${ma.toFixed(0)} ms  [${list(app)}]`);
-  console.log(`bare (Deno.serve) first 200:            median ${mb.toFixed(0)} ms  [${list(bare)}]`);
+  console.log(
+    `bare (Deno.serve) first 200:            median ${mb.toFixed(0)} ms  [${list(bare)}]`,
+  );
   console.log(
     `ratio of medians: ${(ma / mb).toFixed(2)}× (target ≤ 3×); per round: median ${
       median(ratios).toFixed(2)

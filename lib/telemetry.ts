@@ -39,8 +39,8 @@ const noop = () => {};
 const tracer: Pick<Tracer, "startSpan" | "startActiveSpan"> = api?.trace.getTracer(SCOPE) ?? {
   startSpan: () => NOOP_SPAN,
   // The callback is always the last argument (the API's overloads).
-  startActiveSpan: ((...args: unknown[]) => (args.at(-1) as (span: Span) => unknown)(NOOP_SPAN)) as
-    Tracer["startActiveSpan"],
+  startActiveSpan: ((...args: unknown[]) =>
+    (args.at(-1) as (span: Span) => unknown)(NOOP_SPAN)) as Tracer["startActiveSpan"],
 };
 const meter: Pick<Meter, "createCounter" | "createGauge" | "createHistogram"> =
   api?.metrics.getMeter(SCOPE) ?? {

@@ -125,11 +125,17 @@ Deno.test("main.ts answers /health before the rest of the app has loaded, as the
     // missing bundle did before the split: proof that nothing of it answered the two above.
     const status = await proc.exited;
     assert.equal(status.code, 1);
-    assert.match(proc.output(), /the app could not start: static\/build\/manifest\.json is missing/);
+    assert.match(
+      proc.output(),
+      /the app could not start: static\/build\/manifest\.json is missing/,
+    );
 
     // The full app over the same environment and KV gives the same answers, headers included.
     const full = await boot(loadConfig(env));
-    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, full.app.fetch);
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      full.app.fetch,
+    );
     try {
       const url = `http://127.0.0.1:${server.addr.port}/health`;
       assert.deepEqual(anonymous, await fetch(url).then(seen));
@@ -183,4 +189,46 @@ Deno.test("right after start, pages and the API get the full app and /health kee
     await Promise.all([zohoSim.close(), xeroSim.close()]);
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("before its first line runs, main.ts loads what /health needs and none of the rest", async () => {
+  // Deno loads every module an entry names, dynamic imports included, before running it: the
+  // sync engine, pages and API must be out of that graph (boot.ts imports them by a computed
+  // specifier), or a cold instance waits for all of them before it can answer anything.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "main.ts"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const info = JSON.parse(new TextDecoder().decode(out.stdout));
+  // Code edges only, static and dynamic alike: type-only imports are not loaded.
+  type Dep = { code?: { specifier: string } };
+  const deps = new Map<string, Dep[]>(
+    info.modules.map((m: { specifier: string; dependencies?: Dep[] }) => [
+      m.specifier,
+      m.dependencies ?? [],
+    ]),
+  );
+  const seen = new Set<string>();
+  const queue: string[] = [...info.roots];
+  while (queue.length) {
+    const spec = queue.shift()!;
+    if (seen.has(spec)) continue;
+    seen.add(spec);
+    for (const dep of deps.get(spec) ?? []) {
+      if (dep.code) queue.push(info.redirects?.[dep.code.specifier] ?? dep.code.specifier);
+    }
+  }
+  const local = [...seen]
+    .filter((s) => s.startsWith("file://"))
+    .map((s) => s.slice(`file://${ROOT}`.length));
+  for (const needed of ["routes/health.ts", "routes/base.ts", "lib/zoho/client.ts", "boot.ts"]) {
+    assert.ok(local.includes(needed), `${needed} is loaded at start`);
+  }
+  const early = local.filter((s: string) =>
+    /^(routes\/(app\.ts|api\.ts|pages|assets\.ts|oauth\.ts)|lib\/sync\/engine\.ts|lib\/mapping\/|components\/)/
+      .test(s)
+  );
+  assert.deepEqual(early, []);
 });
