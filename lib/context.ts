@@ -43,3 +43,6 @@ export interface AppContext {
   xero: XeroConnection;
   sync: SyncEngine;
 }
+
+/** All of the context but the sync engine: what GET /health and sessions read (boot.ts bootCore). */
+export type CoreContext = Omit<AppContext, "sync">;

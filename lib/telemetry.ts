@@ -8,20 +8,53 @@
  * page already shows (client errors are redacted where they are made). Never a token, a header, a
  * request body or a whole record. Span and metric names are listed in the README.
  */
-import {
-  type Attributes,
-  context,
-  isSpanContextValid,
-  type Link,
-  metrics,
-  type Span,
-  SpanStatusCode,
-  trace,
-} from "@opentelemetry/api";
+import type { Attributes, Link, Meter, Span, SpanStatusCode, Tracer } from "@opentelemetry/api";
 
 const SCOPE = "zoho-xero-sync";
-const tracer = trace.getTracer(SCOPE);
-const meter = metrics.getMeter(SCOPE);
+
+/**
+ * Deno registers its providers with @opentelemetry/api under this global while it starts, and only
+ * when it exports. Without them the API is a no-op, yet importing it costs about 45 ms of a cold
+ * start (issue 15), so it is imported only when they are there; else the no-ops below stand in.
+ */
+const OTEL_GLOBAL = Symbol.for("opentelemetry.js.api.1");
+const api = OTEL_GLOBAL in globalThis ? await import("@opentelemetry/api") : undefined;
+
+/** What the API's no-op tracer hands out: an invalid context, and nothing is recorded. */
+const NOOP_SPAN: Span = {
+  spanContext: () => ({ traceId: "0".repeat(32), spanId: "0".repeat(16), traceFlags: 0 }),
+  setAttribute: () => NOOP_SPAN,
+  setAttributes: () => NOOP_SPAN,
+  addEvent: () => NOOP_SPAN,
+  addLink: () => NOOP_SPAN,
+  addLinks: () => NOOP_SPAN,
+  setStatus: () => NOOP_SPAN,
+  updateName: () => NOOP_SPAN,
+  end: () => {},
+  isRecording: () => false,
+  recordException: () => {},
+};
+const noop = () => {};
+
+const tracer: Pick<Tracer, "startSpan" | "startActiveSpan"> = api?.trace.getTracer(SCOPE) ?? {
+  startSpan: () => NOOP_SPAN,
+  // The callback is always the last argument (the API's overloads).
+  startActiveSpan: ((...args: unknown[]) =>
+    (args.at(-1) as (span: Span) => unknown)(NOOP_SPAN)) as Tracer["startActiveSpan"],
+};
+const meter: Pick<Meter, "createCounter" | "createGauge" | "createHistogram"> =
+  api?.metrics.getMeter(SCOPE) ?? {
+    createCounter: () => ({ add: noop }),
+    createGauge: () => ({ record: noop }),
+    createHistogram: () => ({ record: noop }),
+  };
+const isSpanContextValid = api?.isSpanContextValid ?? (() => false);
+const activeSpan = (): Span | undefined => api?.trace.getActiveSpan();
+/** Runs `fn` with `span` as the active span (its children's parent). */
+function inSpan<T>(span: Span, fn: () => T): T {
+  return api ? api.context.with(api.trace.setSpan(api.context.active(), span), fn) : fn();
+}
+const STATUS_ERROR = 2 as SpanStatusCode; // SpanStatusCode.ERROR
 
 // Metrics (README "Observability" lists them with their attributes).
 const recordsCounter = meter.createCounter("sync.records", {
@@ -77,12 +110,12 @@ export function withSpan<T>(
 }
 
 function failed(span: Span, message: string) {
-  span.setStatus({ code: SpanStatusCode.ERROR, message });
+  span.setStatus({ code: STATUS_ERROR, message });
 }
 
 /** Adds attributes to the span in progress (if any). */
 export function annotate(attrs: Attributes): void {
-  trace.getActiveSpan()?.setAttributes(attrs);
+  activeSpan()?.setAttributes(attrs);
 }
 
 /** One JSON line on the console (a log record when exported); only while telemetry is on. */
@@ -194,7 +227,7 @@ const RUN_STATUS_WORDS: Record<string, string> = {
  */
 export function traceRun<R extends RunLike>(run: R, fn: () => Promise<R>): Promise<R> {
   const started = performance.now();
-  const parent = trace.getActiveSpan()?.spanContext();
+  const parent = activeSpan()?.spanContext();
   const tally: RunTally = { trigger: run.trigger, batches: 0, failures: new Map() };
   runTallies.set(run.id, tally);
   const what = {
@@ -284,7 +317,7 @@ function batchSpan(items: object, owner: string, size: number): Span {
 /** Runs a batch's read-ahead inside the batch's span, so its Zoho calls are its children. */
 export function inBatch<T>(items: unknown[], owner: string, fn: () => Promise<T>): Promise<T> {
   const span = batchSpan(items, owner, items.length);
-  return context.with(trace.setSpan(context.active(), span), fn);
+  return inSpan(span, fn);
 }
 
 /**
@@ -300,7 +333,7 @@ export async function traceBatch<T extends { results: ResultLike[] }>(
   const span = batchSpan(items, owner, items.length);
   batchSpans.delete(items);
   try {
-    const out = await context.with(trace.setSpan(context.active(), span), fn);
+    const out = await inSpan(span, fn);
     observeResults(span, owner, mode, out.results);
     return out;
   } catch (err) {

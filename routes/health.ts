@@ -5,7 +5,8 @@
  * is and what is broken.
  */
 import { Hono } from "hono";
-import type { AppContext, ConnStatus } from "../lib/context.ts";
+import type { ConnStatus, CoreContext } from "../lib/context.ts";
+import { useBase } from "./base.ts";
 import { bearerOk } from "./api_auth.ts";
 import { readSession } from "./session.ts";
 
@@ -23,7 +24,7 @@ async function safe(get: () => Promise<ConnStatus>): Promise<ConnStatus> {
   }
 }
 
-export async function healthBody(ctx: AppContext, details = true) {
+export async function healthBody(ctx: CoreContext, details = true) {
   let kv = "ok";
   try {
     await ctx.kv.get(["health"]);
@@ -38,7 +39,7 @@ export async function healthBody(ctx: AppContext, details = true) {
   return { ok: kv === "ok", kv, zoho: shown(zoho), xero: shown(xero) };
 }
 
-export function healthRoutes(ctx: AppContext) {
+export function healthRoutes(ctx: CoreContext) {
   return new Hono().get("/health", async (c) => {
     let trusted = bearerOk(c, ctx.config.SYNC_API_TOKEN);
     if (!trusted) trusted = !!await readSession(c, ctx).catch(() => null);
@@ -47,4 +48,15 @@ export function healthRoutes(ctx: AppContext) {
     c.header("vary", "authorization, cookie");
     return c.json(body, body.ok ? 200 : 503);
   });
+}
+
+/**
+ * GET /health on its own, behind the same middleware as the full app (routes/app.ts): main.ts
+ * answers with it while the sync engine, pages and API are still loading.
+ */
+export function healthApp(ctx: CoreContext) {
+  const app = new Hono();
+  useBase(app, ctx.config);
+  app.route("/", healthRoutes(ctx));
+  return app;
 }

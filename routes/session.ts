@@ -9,7 +9,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import type { AppContext } from "../lib/context.ts";
+import type { AppContext, CoreContext } from "../lib/context.ts";
 import type { Config } from "../lib/config.ts";
 import { safeEqual, sha256Hex } from "../lib/secrets.ts";
 import { keys } from "../lib/store/keys.ts";
@@ -64,7 +64,7 @@ export function sessionCookieName(config: Config): string {
 const passwordHashes = new WeakMap<Config, Promise<string>>();
 
 /** What a session cookie's signature covers: its id and the current admin password's hash. */
-async function signed(ctx: AppContext, id: string): Promise<string> {
+async function signed(ctx: CoreContext, id: string): Promise<string> {
   let hash = passwordHashes.get(ctx.config);
   if (!hash) {
     hash = sha256Hex(`zoho-xero/admin-password\n${ctx.config.ADMIN_PASSWORD}`);
@@ -91,7 +91,7 @@ export async function createSession(c: Context, ctx: AppContext): Promise<Sessio
   return session;
 }
 
-export async function readSession(c: Context, ctx: AppContext): Promise<Session | null> {
+export async function readSession(c: Context, ctx: CoreContext): Promise<Session | null> {
   const cookie = getCookie(c, sessionCookieName(ctx.config));
   if (!cookie) return null;
   const [id, sig, extra] = cookie.split(".");
