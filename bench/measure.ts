@@ -16,6 +16,8 @@ export interface Measured<T> {
    */
   peakAnon: number;
   peakFile: number;
+  /** Highest memory V8 counts outside its heap (ArrayBuffers: bodies, KV values), in bytes. */
+  peakExternal: number;
 }
 
 /** RssAnon and RssFile of this process in bytes, from /proc (Linux); zeros elsewhere. */
@@ -42,8 +44,10 @@ export async function measure<T>(work: () => Promise<T>): Promise<Measured<T>> {
   let peakHeap = 0;
   let peakAnon = 0;
   let peakFile = 0;
+  let peakExternal = 0;
   const sample = () => {
     const m = Deno.memoryUsage();
+    peakExternal = Math.max(peakExternal, m.external);
     peakRss = Math.max(peakRss, m.rss);
     peakHeap = Math.max(peakHeap, m.heapUsed);
     const parts = rssParts();
@@ -59,7 +63,7 @@ export async function measure<T>(work: () => Promise<T>): Promise<Measured<T>> {
     const wallMs = performance.now() - t0;
     const cpu = (await cpuMs()) - cpu0;
     sample();
-    return { value, wallMs, cpuMs: cpu, peakRss, peakHeap, peakAnon, peakFile };
+    return { value, wallMs, cpuMs: cpu, peakRss, peakHeap, peakAnon, peakFile, peakExternal };
   } finally {
     clearInterval(timer);
   }

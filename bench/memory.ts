@@ -47,6 +47,7 @@ async function child(n: number, scale: number, retained: boolean) {
     peakHeapMb: pass.peakHeapMb,
     peakAnonMb: pass.peakAnonMb,
     peakFileMb: pass.peakFileMb,
+    peakExternalMb: pass.peakExternalMb,
     cpuMsPerOrder: pass.cpuMsPerOrder,
   }));
 }
@@ -97,7 +98,9 @@ async function main() {
     console.log(
       `${String(n).padStart(7)} orders: peak RSS ${row.peakRssMb.toFixed(0)} MB (anonymous ${
         row.peakAnonMb.toFixed(0)
-      }, file-backed ${row.peakFileMb.toFixed(0)}), heap ${row.peakHeapMb.toFixed(0)} MB${
+      }, file-backed ${row.peakFileMb.toFixed(0)}), heap ${
+        row.peakHeapMb.toFixed(0)
+      } MB, external ${row.peakExternalMb.toFixed(0)} MB${
         row.retainedHeapMb ? `, heap kept ${row.retainedHeapMb.toFixed(0)} MB` : ""
       }, ${row.bills} bills, ${row.wallS.toFixed(1)} s (${row.status})${
         cap ? `, old space capped at ${cap} MB` : ""

@@ -34,6 +34,7 @@ export interface PassResult {
   /** Resident memory split (Linux): anonymous (heaps, buffers) and file-backed (binary, KV file). */
   peakAnonMb: number;
   peakFileMb: number;
+  peakExternalMb: number;
   /** Answered calls by endpoint, counted by the simulators (what Zoho and Xero see). */
   zohoCalls: Record<string, number>;
   xeroCalls: Record<string, number>;
@@ -113,6 +114,7 @@ export async function runPass(pipeline: "app" | "naive", o: PassOptions): Promis
       peakHeapMb: measured.peakHeap / MB,
       peakAnonMb: measured.peakAnon / MB,
       peakFileMb: measured.peakFile / MB,
+      peakExternalMb: measured.peakExternal / MB,
       zohoCalls,
       xeroCalls: calls,
       zohoTotal: apiTotal(zohoCalls),

@@ -32,7 +32,8 @@ import {
 
 const MODULE = "Purchase_Orders" as const;
 const RUN_LEASE_MS = 90_000;
-const HEARTBEAT_MS = 20_000;
+// A stopped run is found two heartbeats after its last (20 s), plus up to a minute for the cron.
+const HEARTBEAT_MS = 10_000;
 /** When a paused run tries again if the service said nothing (Xero's day, Zoho's mint window). */
 const PAUSE_MS = { xero: 3_600_000, zoho: 600_000 } as const;
 
@@ -51,7 +52,7 @@ export interface SyncEngineOptions {
    * start (default 90 s). Tests that kill the process use a shorter one.
    */
   runLeaseMs?: number;
-  /** How often a running run renews its lease and heartbeat (default 20 s, < runLeaseMs). */
+  /** How often a running run renews its lease and heartbeat (default 10 s, < runLeaseMs / 3). */
   heartbeatMs?: number;
   /** How long a per-record lock lasts when its holder dies (default 120 s). */
   recordLockMs?: number;
