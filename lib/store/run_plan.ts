@@ -42,6 +42,11 @@ export interface RunPlan {
   listed: boolean;
   /** Only the standard fields could be listed (a custom field is missing in this org). */
   standardFields?: boolean;
+  /**
+   * The settings the listing was made under: its headers hold their fields only (the checkbox,
+   * the vendor), so an execution under other settings reads each record with the GET instead.
+   */
+  settingsKey?: string;
   /** Items written so far (positions 0 … count-1). */
   count: number;
   /** The last Modified_Time written: a resumed listing starts again from its second. */

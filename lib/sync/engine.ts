@@ -494,6 +494,9 @@ export class SyncEngine {
     let lost = false;
     try {
       const settings = await this.settings();
+      // What the listing kept of each order is good only under the settings it was made with.
+      if (!plan.listed && !plan.count) plan.settingsKey = settingsKey(settings);
+      const headers = plan.settingsKey === settingsKey(settings);
       if (!plan.listed) {
         // The scheduled run (and a preview, without keeping anything) also takes the orders Zoho
         // lists as deleted that still own a bill (stages/lifecycle.ts).
@@ -541,6 +544,7 @@ export class SyncEngine {
         const readFrom = preview ? "" : await kvStamp(this.kv);
         const batch = await loadBatch(this.kv, handle, from, this.batchSize, {
           fresh: from === inFlight,
+          headers,
         });
         const fetched = batch.items.length ? await prefetchRecords(ctx, batch.items) : undefined;
         return { batch, fetched, readFrom };

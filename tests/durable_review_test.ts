@@ -1,0 +1,101 @@
+/**
+ * Durable runs (lib/sync/engine.ts, lib/store/run_plan.ts) under the cases an outside review
+ * found: a run resumed after its settings changed, two instances on one run, and the run lease.
+ */
+import assert from "node:assert/strict";
+import { ORG_SETTINGS } from "../sandbox/demo_org.ts";
+import { keys } from "../lib/store/keys.ts";
+import type { Run } from "../lib/sync/types.ts";
+import { boot, type BootOverrides } from "../boot.ts";
+import { loadConfig } from "../lib/config.ts";
+import { billsByPo, makeOrders, startStack } from "./helpers.ts";
+
+/** The stack on a KV file, so a second instance of the app can share it. */
+async function sharedStack(records: Record<string, unknown>[], engine: BootOverrides["engine"]) {
+  const dir = await Deno.makeTempDir({ prefix: "durable-review-" });
+  const s = await startStack({
+    records,
+    env: { DENO_KV_PATH: `${dir}/kv.sqlite3` },
+    overrides: { engine },
+  });
+  const others: Array<Awaited<ReturnType<typeof boot>>> = [];
+  return {
+    s,
+    /** Another instance of the app on the same KV and simulators (its own memory). */
+    async instance(more: BootOverrides["engine"] = {}) {
+      const b = await boot(loadConfig(s.env), {
+        zoho: { retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 50 } },
+        xero: { retry: { attempts: 3, maxWaitMs: 2000 } },
+        engine: { lockWaitMs: 5000, ...engine, ...more },
+      });
+      others.push(b);
+      return b;
+    },
+    async close() {
+      for (const o of others) {
+        await o.ctx.sync.idle().catch(() => {});
+        await o.close();
+      }
+      await s.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** The admin connects Zoho again on the connections page. */
+async function reconnectZoho(s: Awaited<ReturnType<typeof startStack>>) {
+  const redirect = "http://127.0.0.1:8000/oauth/zoho/callback";
+  const res = await fetch(s.ctx.zoho.authorizeUrl("runs", redirect), { redirect: "manual" });
+  await res.body?.cancel();
+  await s.ctx.zoho.exchangeCode(
+    new URL(res.headers.get("location")!).searchParams.get("code")!,
+    redirect,
+  );
+}
+
+Deno.test("a paused run that goes on after the checkbox setting changed bills what the new setting ticks, and loses none", async () => {
+  // Even orders are ticked in the old checkbox field, odd ones in the new one.
+  const orders: Record<string, unknown>[] = makeOrders(30, { seed: 15 }).map((o, i) => ({
+    ...o,
+    Add_to_Xero: i % 2 === 0,
+    Bill_It: i % 2 === 1,
+  }));
+  const s = await startStack({ records: orders, overrides: { engine: { batchSize: 10 } } });
+  try {
+    // Zoho wants a reconnect right after the listing: the run pauses in its first batch.
+    s.zohoSim.fault({ endpoint: "coql", kind: "hold" });
+    const start = await s.engine.startRun(
+      { window: "since_last_sync", mode: "create_and_update" },
+      "api",
+    );
+    assert.ok(start.started);
+    assert.ok(await s.zohoSim.whenHeld(10_000));
+    s.zohoSim.revokeRefreshToken();
+    s.zohoSim.expireAccessTokens();
+    s.zohoSim.releaseHeld();
+    const paused = await start.done;
+    assert.equal(paused.status, "paused", paused.message);
+    assert.equal(paused.waitingFor, "zoho");
+
+    // While it waits, the admin corrects the checkbox field, then reconnects Zoho.
+    const saved = await s.engine.saveSettings({ ...ORG_SETTINGS, checkboxField: "Bill_It" });
+    assert.ok(saved.ok);
+    await reconnectZoho(s);
+    assert.equal(await s.engine.resumeStaleRuns(), paused.id);
+    await s.engine.idle();
+    const run = (await s.engine.getRun(paused.id))!;
+    assert.match(run.status, /^completed/, run.message);
+
+    // Each order ticked in the field in force has its bill, and none is said to be unticked.
+    const bills = billsByPo(s);
+    const missing = orders.filter((o) => o.Bill_It && !bills.has(String(o.id))).map((o) => o.id);
+    assert.deepEqual(missing, [], "orders ticked in the field in force were not billed");
+    const ticked = new Set(orders.filter((o) => o.Bill_It).map((o) => String(o.id)));
+    const wrong = (await s.engine.getResults(run.id))
+      .filter((r) => ticked.has(r.purchaseOrderId) && r.outcome === "skipped")
+      .map((r) => `${r.purchaseOrderId}: ${r.message}`);
+    assert.deepEqual(wrong, []);
+  } finally {
+    await s.close();
+  }
+});
