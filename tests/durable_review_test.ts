@@ -99,3 +99,55 @@ Deno.test("a paused run that goes on after the checkbox setting changed bills wh
     await s.close();
   }
 });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("an instance whose heartbeat is late but alive, and the one that goes on with its run, make each bill once", async () => {
+  const orders = makeOrders(20, { seed: 16 });
+  // This instance renews its heartbeat every 30 s; the other expects one every 100 ms, so the
+  // run looks stopped to it (as when a heartbeat write failed or the instance was frozen).
+  const w = await sharedStack(orders, {
+    batchSize: 20,
+    heartbeatMs: 30_000,
+    runLeaseMs: 120_000,
+    recordLockMs: 1_000,
+    lockWaitMs: 500,
+  });
+  const s = w.s;
+  try {
+    // The first instance is sending its bills to Xero, slowly.
+    s.xeroSim.fault({ endpoint: "invoices.put", kind: "hold", delayMs: 20_000 });
+    const start = await s.engine.startRun(
+      { window: "since_last_sync", mode: "create_and_update" },
+      "api",
+    );
+    assert.ok(start.started);
+    assert.ok(await s.xeroSim.whenHeld(10_000));
+    // Meanwhile someone renumbers an order: the other instance's bills are not the same request.
+    s.zohoSim.edit(String(orders[0].id), { PO_Number: "PO-E1" });
+    const other = (await w.instance({ heartbeatMs: 100 })).ctx.sync;
+    await sleep(300);
+    assert.equal(await other.resumeStaleRuns(), start.runId);
+    await other.idle();
+    s.xeroSim.releaseHeld();
+    await start.done;
+    await s.engine.idle();
+    const twice = [...billsByPo(s)].filter(([, n]) => n > 1).map(([id]) => id);
+    assert.deepEqual(twice, [], "purchase orders with more than one bill");
+
+    // What the run could not do is said, and the next run does it: one bill each, up to date.
+    const run = (await other.getRun(start.runId))!;
+    for (const r of await other.getResults(start.runId)) {
+      if (r.outcome === "failed") assert.match(r.message, /still running; it will be retried/);
+    }
+    assert.ok(run.status.startsWith("completed"), run.message);
+    const next = await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    assert.equal(next.counts.failed, 0, JSON.stringify(next.counts));
+    const bills = billsByPo(s);
+    assert.equal(bills.size, 20);
+    assert.ok([...bills.values()].every((n) => n === 1));
+    assert.ok(s.xeroSim.invoices().some((b) => b.InvoiceNumber === "PO-E1"));
+  } finally {
+    await w.close();
+  }
+});

@@ -14,6 +14,7 @@ import { dropPlan, getPlan, PlanHandle, PlanLost, type RunPlan } from "../store/
 import { type Prefetched, prefetchRecords, processBatch, type WriteBackFields } from "./batch.ts";
 import { describe, RunStop } from "./errors.ts";
 import { markRetried } from "./retried.ts";
+import { LOCK_TTL_MS } from "./stages/lock.ts";
 import { listIntoPlan, loadBatch, type LoadedBatch } from "./run_plan.ts";
 import { traceRun } from "../telemetry.ts";
 import { type BillStatusReport, syncBillStatuses } from "./bill_status.ts";
@@ -531,6 +532,13 @@ export class SyncEngine {
       const ctx = {
         ...this.batchContext(settings, plan.mode, run.id),
         reportUnchanged: plan.window !== "since_last_sync",
+        lockOwner: `${run.id}/${plan.executor}`,
+      };
+      // The batch the instance before was in: its locks are its own, and lapse only a lock period
+      // after it stopped renewing them (it may be alive, only late: then it writes those orders).
+      const inFlightCtx = {
+        ...ctx,
+        lockWaitMs: Math.max(this.lockWaitMs, (this.recordLockMs ?? LOCK_TTL_MS) + 1_000),
       };
       run.planned = plan.count - plan.duplicates;
       run.processed = plan.position - plan.skipped;
@@ -559,7 +567,7 @@ export class SyncEngine {
         // A read-ahead error must not go unhandled if this batch throws first.
         ahead?.catch(() => {});
         const out = batch.items.length
-          ? await processBatch(batch.items, ctx, fetched)
+          ? await processBatch(batch.items, batch.from === inFlight ? inFlightCtx : ctx, fetched)
           : { results: [] };
         markRetried(out.results, batch.retried);
         for (const r of out.results) {
