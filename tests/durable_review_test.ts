@@ -151,3 +151,50 @@ Deno.test("an instance whose heartbeat is late but alive, and the one that goes 
     await w.close();
   }
 });
+
+Deno.test("an instance that lost its run to another does not take the run lease back after that run ended", async () => {
+  const orders = makeOrders(10, { seed: 17 });
+  const w = await sharedStack(orders, {
+    batchSize: 10,
+    heartbeatMs: 1_000,
+    runLeaseMs: 120_000,
+    recordLockMs: 500,
+    lockWaitMs: 500,
+  });
+  const s = w.s;
+  try {
+    s.xeroSim.fault({ endpoint: "invoices.put", kind: "hold", delayMs: 20_000 });
+    const start = await s.engine.startRun(
+      { window: "since_last_sync", mode: "create_and_update" },
+      "api",
+    );
+    assert.ok(start.started);
+    assert.ok(await s.xeroSim.whenHeld(10_000));
+    // The other instance expects a heartbeat every 100 ms: the run looks stopped to it.
+    const other = (await w.instance({ heartbeatMs: 100 })).ctx.sync;
+    let took: string | undefined;
+    for (let i = 0; i < 50 && !took; i++) {
+      took = await other.resumeStaleRuns();
+      if (!took) await sleep(50);
+    }
+    assert.equal(took, start.runId);
+    await other.idle();
+    const ended = (await other.getRun(start.runId))!;
+    assert.notEqual(ended.status, "running");
+    // The first instance is still alive (its heartbeat goes on) until its bills are answered.
+    await sleep(2_500);
+    s.xeroSim.releaseHeld();
+    await start.done;
+    await s.engine.idle();
+
+    // The run has ended: a new run starts at once, not "a run is going on" for two minutes.
+    const again = await s.engine.startRun(
+      { window: "since_last_sync", mode: "create_and_update" },
+      "page",
+    );
+    assert.ok(again.started, `refused: run ${again.runId} said to be going on`);
+    await again.done;
+  } finally {
+    await w.close();
+  }
+});

@@ -8,7 +8,7 @@ import { kvStamp } from "../store/clock.ts";
 import { getManyChunked, listAll } from "../store/kv.ts";
 import { commitChunked, type RecordState } from "../store/records.ts";
 import { keys } from "../store/keys.ts";
-import { acquire, holder, release } from "../store/locks.ts";
+import { acquire, holder, release, renew } from "../store/locks.ts";
 import { getResults, getRun, listRuns, newRunId, saveRun } from "../store/runs.ts";
 import { dropPlan, getPlan, PlanHandle, PlanLost, type RunPlan } from "../store/run_plan.ts";
 import { type Prefetched, prefetchRecords, processBatch, type WriteBackFields } from "./batch.ts";
@@ -488,7 +488,9 @@ export class SyncEngine {
     const usage0 = usageMark(this.zoho, this.xero);
     const usage = () => addUsage(plan.usage, usageSince(usage0, this.zoho, this.xero));
     const heartbeat = setInterval(() => {
-      acquire(this.kv, keys.runLease(MODULE), run.id, this.runLeaseMs).catch(() => {});
+      // Renewed, never taken again: once the run has ended elsewhere (this instance was taken for
+      // stopped), its released lease must stay free.
+      renew(this.kv, keys.runLease(MODULE), run.id, this.runLeaseMs).catch(() => {});
       handle.heartbeat(new Date().toISOString()).catch(() => {});
     }, this.heartbeatMs);
     const preview = plan.mode === "preview";
