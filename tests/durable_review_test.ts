@@ -198,3 +198,18 @@ Deno.test("an instance that lost its run to another does not take the run lease 
     await w.close();
   }
 });
+
+Deno.test("a listing whose headers are long Japanese texts is kept in KV (a chunk is measured in bytes), and every order is billed", async () => {
+  const jp = (n: number) => "発注書の件名と仕入先".repeat(30).slice(0, n);
+  const vendors = [{ id: "5876543000000200001", name: `株式会社${jp(190)}` }];
+  const orders = makeOrders(60, { seed: 18, vendors, overrides: { Subject: jp(255) } });
+  const s = await startStack({ records: orders });
+  try {
+    const run = await s.run({ window: "all", mode: "create_and_update" });
+    assert.match(run.status, /^completed/, run.message);
+    assert.equal(run.counts.created, 60, JSON.stringify(run.counts));
+    assert.equal(billsByPo(s).size, 60);
+  } finally {
+    await s.close();
+  }
+});
