@@ -213,3 +213,56 @@ Deno.test("a listing whose headers are long Japanese texts is kept in KV (a chun
     await s.close();
   }
 });
+
+/** Someone removes the app's access to the organisation in Xero (Xero then answers 403). */
+async function disconnectInXero(s: Awaited<ReturnType<typeof startStack>>) {
+  const tokens = (s.ctx.xero as unknown as { tokens: { accessToken(): Promise<string> } }).tokens;
+  const auth = { authorization: `Bearer ${await tokens.accessToken()}` };
+  const conns = await (await fetch(`${s.xeroSim.url}/connections`, { headers: auth })).json();
+  for (const c of conns as Array<{ id: string }>) {
+    const res = await fetch(`${s.xeroSim.url}/connections/${c.id}`, {
+      method: "DELETE",
+      headers: auth,
+    });
+    await res.body?.cancel();
+  }
+}
+
+Deno.test("a run paused because Xero refused the organisation does not go on again and again before anyone reconnects", async () => {
+  const orders = makeOrders(30, { seed: 19 });
+  const s = await startStack({ records: orders, overrides: { engine: { batchSize: 10 } } });
+  try {
+    await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    orders.forEach((o) => s.zohoSim.edit(String(o.id), { PO_Number: `${o.PO_Number}-B` }));
+    await disconnectInXero(s);
+    const paused = await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    assert.equal(paused.status, "paused", paused.message);
+    assert.equal(paused.waitingFor, "xero", paused.message);
+
+    // Ticks and requests come (each at most once a minute or so); nobody has reconnected Xero.
+    const credits = s.zohoSim.totalCredits();
+    const tries: Array<string | undefined> = [];
+    for (let i = 0; i < 5; i++) {
+      tries.push(await s.engine.resumeStaleRuns());
+      await s.engine.idle();
+    }
+    assert.deepEqual(tries, [undefined, undefined, undefined, undefined, undefined]);
+    assert.equal(s.zohoSim.totalCredits() - credits, 0, "Zoho credits spent on nothing");
+    let run = (await s.engine.getRun(paused.id))!;
+    assert.equal(run.status, "paused");
+    assert.match(run.message ?? "", /once Xero is connected again/);
+    // It says when it tries again by itself, and does then (and pauses again: still refused).
+    assert.match(run.message ?? "", /tries again by itself at \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    await s.ctx.kv.set(keys.run(run.id), {
+      ...run,
+      resumeAt: new Date(Date.now() - 1).toISOString(),
+    });
+    assert.equal(await s.engine.resumeStaleRuns(), run.id);
+    await s.engine.idle();
+    run = (await s.engine.getRun(paused.id))!;
+    assert.equal(run.status, "paused", run.message);
+    assert.ok(Date.parse(run.resumeAt ?? "") > Date.now(), run.resumeAt);
+  } finally {
+    await s.close();
+  }
+});

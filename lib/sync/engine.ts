@@ -348,8 +348,10 @@ export class SyncEngine {
     // A live run's heartbeat is at most one interval old (renewed with the lease).
     const staleMs = Math.min(this.runLeaseMs, 2 * this.heartbeatMs);
     for (const run of runs) {
+      // Its time has come, and a run waiting for a reconnect is connected again.
       const due = paused && run.status === "paused" && !lease &&
-        (run.resumeAt ? Date.parse(run.resumeAt) <= Date.now() : await this.connected(run));
+        (!run.resumeAt || Date.parse(run.resumeAt) <= Date.now()) &&
+        (run.waitingFor ? await this.connected(run) : run.resumeAt !== undefined);
       const stale = run.status === "running" &&
         Date.now() - Date.parse(run.heartbeatAt) >= staleMs;
       if ((!due && !stale) || this.executing.has(run.id)) continue;
@@ -609,6 +611,16 @@ export class SyncEngine {
           run.message = `${err.message.replace(/\.?$/, ".")} The run goes on by itself once ${
             err.system === "zoho" ? "Zoho CRM" : "Xero"
           } is connected again (Connections page).`;
+          // A connection that says "connected" although the service refused (Xero's 403 when the
+          // app's access to the organisation was removed) is no sign of a reconnect: going on at
+          // every request would spend a batch of Zoho reads each time. Then it tries hourly.
+          if (await this.connected(run)) {
+            const at = new Date(Date.now() + PAUSE_MS[err.system]);
+            run.resumeAt = at.toISOString();
+            run.message += ` It tries again by itself at ${
+              at.toISOString().slice(0, 16).replace("T", " ")
+            } UTC.`;
+          }
         } else if (err.status === "paused") {
           const at = new Date(Date.now() + (err.retryAfterMs ?? PAUSE_MS[err.system]));
           run.resumeAt = at.toISOString();
