@@ -1,11 +1,12 @@
 /**
  * Durable runs (lib/sync/engine.ts, lib/store/run_plan.ts) under the cases an outside review
- * found: a run resumed after its settings changed, two instances on one run, and the run lease.
+ * found: a run resumed after its settings changed, two instances on one run, the run lease after
+ * a lost execution, a listing chunk of long non-Latin texts, and a reconnect pause that the
+ * connection's state cannot end.
  */
 import assert from "node:assert/strict";
 import { ORG_SETTINGS } from "../sandbox/demo_org.ts";
 import { keys } from "../lib/store/keys.ts";
-import type { Run } from "../lib/sync/types.ts";
 import { boot, type BootOverrides } from "../boot.ts";
 import { loadConfig } from "../lib/config.ts";
 import { billsByPo, makeOrders, startStack } from "./helpers.ts";
