@@ -12,8 +12,12 @@ import { keys } from "./keys.ts";
 
 /** Items per listing chunk (one KV value, ≤ 64 KiB: see fitChunk). */
 export const PLAN_CHUNK = 50;
-/** Above this (JSON bytes, close to KV's own measure), a chunk's listed headers are left out. */
+/**
+ * Above this (UTF-8 bytes of its JSON), a chunk's listed headers are left out. Characters, not
+ * bytes, let a chunk of Japanese subjects (two bytes each in KV) past KV's 64 KiB per value.
+ */
 const CHUNK_BYTES = 56_000;
+const utf8 = new TextEncoder();
 /** Plans, chunks and their index outlive a run only this long if their clean-up never ran. */
 const PLAN_TTL_MS = 14 * 86_400_000;
 
@@ -42,6 +46,11 @@ export interface RunPlan {
   listed: boolean;
   /** Only the standard fields could be listed (a custom field is missing in this org). */
   standardFields?: boolean;
+  /**
+   * The settings the listing was made under: its headers hold their fields only (the checkbox,
+   * the vendor), so an execution under other settings reads each record with the GET instead.
+   */
+  settingsKey?: string;
   /** Items written so far (positions 0 … count-1). */
   count: number;
   /** The last Modified_Time written: a resumed listing starts again from its second. */
@@ -202,7 +211,7 @@ export class PlanHandle {
  * (long texts): those orders are then read with the single-record GET, as when COQL is refused.
  */
 function fitChunk(chunk: PlanItem[]): PlanItem[] {
-  if (JSON.stringify(chunk).length <= CHUNK_BYTES) return chunk;
+  if (utf8.encode(JSON.stringify(chunk)).length <= CHUNK_BYTES) return chunk;
   return chunk.map(({ h: _h, ...rest }) => rest);
 }
 

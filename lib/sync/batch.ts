@@ -69,7 +69,7 @@ async function processStages(
   // A preview changes nothing, so it takes no locks: real syncs are never "busy" because of one.
   const locks = preview
     ? { held: new Set(items.map((i) => i.id)), lost: new Set<string>(), release: async () => {} }
-    : await lockRecords(batch.kv, items.map((i) => i.id), batch.owner, {
+    : await lockRecords(batch.kv, items.map((i) => i.id), batch.lockOwner ?? batch.owner, {
       waitMs: batch.lockWaitMs,
       ttlMs: batch.lockTtlMs,
     });

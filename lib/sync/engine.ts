@@ -8,12 +8,13 @@ import { kvStamp } from "../store/clock.ts";
 import { getManyChunked, listAll } from "../store/kv.ts";
 import { commitChunked, type RecordState } from "../store/records.ts";
 import { keys } from "../store/keys.ts";
-import { acquire, holder, release } from "../store/locks.ts";
+import { acquire, holder, release, renew } from "../store/locks.ts";
 import { getResults, getRun, listRuns, newRunId, saveRun } from "../store/runs.ts";
 import { dropPlan, getPlan, PlanHandle, PlanLost, type RunPlan } from "../store/run_plan.ts";
 import { type Prefetched, prefetchRecords, processBatch, type WriteBackFields } from "./batch.ts";
 import { describe, RunStop } from "./errors.ts";
 import { markRetried } from "./retried.ts";
+import { LOCK_TTL_MS } from "./stages/lock.ts";
 import { listIntoPlan, loadBatch, type LoadedBatch } from "./run_plan.ts";
 import { traceRun } from "../telemetry.ts";
 import { type BillStatusReport, syncBillStatuses } from "./bill_status.ts";
@@ -348,8 +349,10 @@ export class SyncEngine {
     // A live run's heartbeat is at most one interval old (renewed with the lease).
     const staleMs = Math.min(this.runLeaseMs, 2 * this.heartbeatMs);
     for (const run of runs) {
+      // Its time has come, and a run waiting for a reconnect is connected again.
       const due = paused && run.status === "paused" && !lease &&
-        (run.resumeAt ? Date.parse(run.resumeAt) <= Date.now() : await this.connected(run));
+        (!run.resumeAt || Date.parse(run.resumeAt) <= Date.now()) &&
+        (run.waitingFor ? await this.connected(run) : run.resumeAt !== undefined);
       const stale = run.status === "running" &&
         Date.now() - Date.parse(run.heartbeatAt) >= staleMs;
       if ((!due && !stale) || this.executing.has(run.id)) continue;
@@ -488,13 +491,18 @@ export class SyncEngine {
     const usage0 = usageMark(this.zoho, this.xero);
     const usage = () => addUsage(plan.usage, usageSince(usage0, this.zoho, this.xero));
     const heartbeat = setInterval(() => {
-      acquire(this.kv, keys.runLease(MODULE), run.id, this.runLeaseMs).catch(() => {});
+      // Renewed, never taken again: once the run has ended elsewhere (this instance was taken for
+      // stopped), its released lease must stay free.
+      renew(this.kv, keys.runLease(MODULE), run.id, this.runLeaseMs).catch(() => {});
       handle.heartbeat(new Date().toISOString()).catch(() => {});
     }, this.heartbeatMs);
     const preview = plan.mode === "preview";
     let lost = false;
     try {
       const settings = await this.settings();
+      // What the listing kept of each order is good only under the settings it was made with.
+      if (!plan.listed && !plan.count) plan.settingsKey = settingsKey(settings);
+      const headers = plan.settingsKey === settingsKey(settings);
       if (!plan.listed) {
         // The scheduled run (and a preview, without keeping anything) also takes the orders Zoho
         // lists as deleted that still own a bill (stages/lifecycle.ts).
@@ -529,6 +537,13 @@ export class SyncEngine {
       const ctx = {
         ...this.batchContext(settings, plan.mode, run.id),
         reportUnchanged: plan.window !== "since_last_sync",
+        lockOwner: `${run.id}/${plan.executor}`,
+      };
+      // The batch the instance before was in: its locks are its own, and lapse only a lock period
+      // after it stopped renewing them (it may be alive, only late: then it writes those orders).
+      const inFlightCtx = {
+        ...ctx,
+        lockWaitMs: Math.max(this.lockWaitMs, (this.recordLockMs ?? LOCK_TTL_MS) + 1_000),
       };
       run.planned = plan.count - plan.duplicates;
       run.processed = plan.position - plan.skipped;
@@ -542,6 +557,7 @@ export class SyncEngine {
         const readFrom = preview ? "" : await kvStamp(this.kv);
         const batch = await loadBatch(this.kv, handle, from, this.batchSize, {
           fresh: from === inFlight,
+          headers,
         });
         const fetched = batch.items.length ? await prefetchRecords(ctx, batch.items) : undefined;
         return { batch, fetched, readFrom };
@@ -556,7 +572,7 @@ export class SyncEngine {
         // A read-ahead error must not go unhandled if this batch throws first.
         ahead?.catch(() => {});
         const out = batch.items.length
-          ? await processBatch(batch.items, ctx, fetched)
+          ? await processBatch(batch.items, batch.from === inFlight ? inFlightCtx : ctx, fetched)
           : { results: [] };
         markRetried(out.results, batch.retried);
         for (const r of out.results) {
@@ -596,6 +612,16 @@ export class SyncEngine {
           run.message = `${err.message.replace(/\.?$/, ".")} The run goes on by itself once ${
             err.system === "zoho" ? "Zoho CRM" : "Xero"
           } is connected again (Connections page).`;
+          // A connection that says "connected" although the service refused (Xero's 403 when the
+          // app's access to the organisation was removed) is no sign of a reconnect: going on at
+          // every request would spend a batch of Zoho reads each time. Then it tries hourly.
+          if (await this.connected(run)) {
+            const at = new Date(Date.now() + PAUSE_MS[err.system]);
+            run.resumeAt = at.toISOString();
+            run.message += ` It tries again by itself at ${
+              at.toISOString().slice(0, 16).replace("T", " ")
+            } UTC.`;
+          }
         } else if (err.status === "paused") {
           const at = new Date(Date.now() + (err.retryAfterMs ?? PAUSE_MS[err.system]));
           run.resumeAt = at.toISOString();

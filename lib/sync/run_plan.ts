@@ -143,13 +143,14 @@ export interface LoadedBatch {
  * position; one in the retry set or webhook queue is fetched whatever its Modified_Time says.
  * `fresh`: the batch a stopped instance was working on, which it may have written back to Zoho
  * already: what the listing showed of it is out of date, so each record is read again, whole.
+ * `headers: false`: the listed headers were read under other settings (not their fields).
  */
 export async function loadBatch(
   kv: Deno.Kv,
   handle: PlanHandle,
   from: number,
   n: number,
-  { fresh = false } = {},
+  { fresh = false, headers = true } = {},
 ): Promise<LoadedBatch> {
   const runId = handle.plan.runId;
   const listed = await readItems(kv, handle.plan, from, n);
@@ -170,7 +171,7 @@ export async function loadBatch(
       listedModifiedTime: forced ? undefined : it.t,
       listedTime: it.t,
       listedFingerprint: it.f,
-      listedRecord: it.h,
+      listedRecord: headers ? it.h : undefined,
     });
   });
   return { from, size: listed.length, items, times, retried };

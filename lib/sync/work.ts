@@ -33,6 +33,11 @@ export interface BatchContext {
   mode: Mode;
   /** Lock owner (run id or request id). */
   owner: string;
+  /**
+   * The record locks' owner when not `owner`: each execution of a run has its own, so an instance
+   * taken for stopped while still alive and the one going on with its run never both hold an order.
+   */
+  lockOwner?: string;
   /** How long to wait for a record another sync holds. */
   lockWaitMs: number;
   /** How long a record lock outlives a holder that died (renewed while the holder lives). */
