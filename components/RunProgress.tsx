@@ -10,6 +10,10 @@ export type RunView = Run & { results?: RecordResult[] };
 
 /** 0-100, or null while the total is not known yet (an indeterminate bar). */
 export function percentDone(run: RunView): number | null {
+  // A paused run is as far as it got: it goes on later under the same id.
+  if (run.status === "paused" && run.planned) {
+    return Math.min(99, Math.floor(((run.processed ?? run.counts.total) / run.planned) * 100));
+  }
   if (run.status !== "running") return 100;
   if (!run.planned) return null;
   // `processed` also counts records skipped because nothing changed (they have no result row).
@@ -19,6 +23,7 @@ export function percentDone(run: RunView): number | null {
 export function RunProgress({ run }: { run: RunView }) {
   const pct = percentDone(run);
   const running = run.status === "running";
+  const paused = run.status === "paused";
   const of = run.planned ? ` of ${run.planned}` : "";
   return (
     <div class="run-progress" data-status={run.status}>
@@ -43,13 +48,19 @@ export function RunProgress({ run }: { run: RunView }) {
         data-pct={pct ?? ""}
       />
       <p class="progress-text" data-testid="progress-text">
-        {running
-          ? `${run.counts.total}${of} records done${pct === null ? "" : ` · ${pct} %`}`
+        {running || paused
+          ? `${paused ? "Paused: " : ""}${run.counts.total}${of} records done${
+            pct === null ? "" : ` · ${pct} %`
+          }`
           : `${STATUS_LABEL[run.status]}: ${run.counts.total} records · 100 %`}
       </p>
-      {/* Announced once, when the run is over (not at every poll). */}
+      {/* Announced once, when the run is over or pauses (not at every poll). */}
       <p role="status" class="sr-only">
-        {running ? "" : `Sync finished. ${STATUS_LABEL[run.status]}: ${run.counts.total} records.`}
+        {running
+          ? ""
+          : paused
+          ? `Sync paused after ${run.counts.total} records. ${run.message ?? ""}`
+          : `Sync finished. ${STATUS_LABEL[run.status]}: ${run.counts.total} records.`}
       </p>
       <CountList counts={run.counts} />
       {run.message

@@ -1,6 +1,6 @@
 /**
- * On the page of a run that is still going: live progress, then a reload so the server renders the
- * finished run with its filterable results.
+ * On the page of a run that is still going (or paused): live progress, then a reload so the server
+ * renders the finished run with its filterable results.
  */
 import { useEffect, useState } from "preact/hooks";
 import { RunProgress, type RunView } from "../components/RunProgress.tsx";
@@ -13,12 +13,14 @@ export default function RunWatcher(
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
-    if (initial.status !== "running") return;
+    // A paused run is watched too: when it goes on (same id), the page shows it.
+    if (initial.status !== "running" && initial.status !== "paused") return;
     return watchRun(csrf, initial.id, {
-      intervalMs: pollMs,
+      intervalMs: initial.status === "paused" ? pollMs * 5 : pollMs,
+      whilePaused: initial.status === "paused",
       onRun: (next) => {
         setRun(next);
-        if (next.status !== "running") location.reload();
+        if (next.status !== initial.status) location.reload();
       },
       onError: setError,
     });

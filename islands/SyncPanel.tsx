@@ -204,8 +204,11 @@ export default function SyncPanel(props: SyncPanelProps) {
         ? (
           <section class="card run-panel" aria-labelledby="run-h" data-run-id={runId}>
             <h2 id="run-h">
-              {run?.mode === "preview" ? "Preview" : "Sync"}{" "}
-              {run && run.status !== "running" ? "finished" : "in progress"}
+              {run?.mode === "preview" ? "Preview" : "Sync"} {run?.status === "paused"
+                ? "paused"
+                : run && run.status !== "running"
+                ? "finished"
+                : "in progress"}
             </h2>
             {notice ? <p class="notice">{notice}</p> : null}
             {run ? <RunProgress run={run} /> : <p class="muted">Starting…</p>}

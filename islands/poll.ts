@@ -66,12 +66,15 @@ export async function fetchRun(csrf: string, runId: string, withResults = true):
 export function watchRun(
   csrf: string,
   runId: string,
-  { intervalMs, onRun, onError }: {
+  { intervalMs, onRun, onError, whilePaused = false }: {
     intervalMs: number;
     onRun: (run: RunView) => void;
     onError: (message: string | null) => void;
+    /** Keep watching a paused run (it goes on later under the same id). */
+    whilePaused?: boolean;
   },
 ): () => void {
+  const going = (s: RunView["status"]) => s === "running" || (whilePaused && s === "paused");
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let failures = 0;
@@ -80,12 +83,12 @@ export function watchRun(
     try {
       let run = await fetchRun(csrf, runId, false);
       // Results only once, when the run is over (a long run has thousands).
-      if (run.status !== "running" && !run.results) run = await fetchRun(csrf, runId);
+      if (!going(run.status) && !run.results) run = await fetchRun(csrf, runId);
       if (stopped) return;
       failures = 0;
       onError(null);
       onRun(run);
-      if (run.status === "running") timer = setTimeout(tick, intervalMs);
+      if (going(run.status)) timer = setTimeout(tick, intervalMs);
     } catch (err) {
       if (stopped) return;
       failures++;

@@ -197,12 +197,12 @@ export class PlanHandle {
     this.#written = this.plan.count;
   }
 
-  /** Stores a batch's results with the run and the plan's new position, as one write. */
-  checkpoint(run: Run, results: RecordResult[]): Promise<void> {
-    return this.commit(
-      run,
-      results.map((r) => (a) => a.set(keys.runResult(run.id, r.purchaseOrderId), r)),
-    );
+  /** Stores a batch's results (and `ops`: the watermark) with the run and the plan's position. */
+  checkpoint(run: Run, results: RecordResult[], ops: Op[] = []): Promise<void> {
+    return this.commit(run, [
+      ...results.map((r): Op => (a) => a.set(keys.runResult(run.id, r.purchaseOrderId), r)),
+      ...ops,
+    ]);
   }
 }
 

@@ -37,6 +37,8 @@ const RUN_LEASE_MS = 90_000;
 const HEARTBEAT_MS = 10_000;
 /** When a paused run tries again if the service said nothing (Xero's day, Zoho's mint window). */
 const PAUSE_MS = { xero: 3_600_000, zoho: 600_000 } as const;
+/** A run older than this is not gone on with: its listing in KV expires at 14 days. */
+const PLAN_MAX_AGE_MS = 13 * 86_400_000;
 
 export interface SyncEngineOptions {
   kv: Deno.Kv;
@@ -357,12 +359,18 @@ export class SyncEngine {
         Date.now() - Date.parse(run.heartbeatAt) >= staleMs;
       if ((!due && !stale) || this.executing.has(run.id)) continue;
       const plan = await getPlan(this.kv, run.id);
-      if (!plan.value || (lease && lease.owner !== run.id)) {
-        // Started before runs were durable, or another run holds the lease: closed as before.
-        if (stale) await this.closeInterrupted(run);
+      if (!plan.value || Date.now() - Date.parse(run.startedAt) > PLAN_MAX_AGE_MS) {
+        // Started before runs were durable, or so long ago that its listing may have expired
+        // from KV: closed, and the next run (from the watermark) syncs what it had left.
+        await this.closeInterrupted(run, plan.value ? "too old" : "stopped");
+        if (plan.value) await dropPlan(this.kv, run.id).catch(() => {});
         continue;
       }
-      const handle = await this.claim(run, plan);
+      if (lease && lease.owner !== run.id) {
+        if (stale) await this.closeInterrupted(run, "stopped");
+        continue;
+      }
+      const handle = await this.claim(run, plan, staleMs);
       if (!handle) continue;
       const done = traceRun(run, () => this.execute(run, handle));
       this.active.add(done);
@@ -384,11 +392,18 @@ export class SyncEngine {
   private async claim(
     run: Run,
     plan: Deno.KvEntryMaybe<RunPlan>,
+    staleMs: number,
   ): Promise<PlanHandle | null> {
     const runEntry = await this.kv.get<Run>(keys.run(run.id));
     const leaseEntry = await this.kv.get<{ owner: string; until: number }>(keys.runLease(MODULE));
     const l = leaseEntry.value;
     if (l && l.until > Date.now() && l.owner !== run.id) return null;
+    // Read again: a heartbeat that came since the listing of runs says its instance lives.
+    const now0 = runEntry.value;
+    if (
+      !now0 || (now0.status === "running" && Date.now() - Date.parse(now0.heartbeatAt) < staleMs) ||
+      (now0.status !== "running" && now0.status !== "paused")
+    ) return null;
     const taken: RunPlan = {
       ...plan.value!,
       executor: crypto.randomUUID(),
@@ -413,11 +428,14 @@ export class SyncEngine {
     return res.ok ? new PlanHandle(this.kv, taken, res.versionstamp, run) : null;
   }
 
-  private async closeInterrupted(run: Run): Promise<void> {
+  private async closeInterrupted(run: Run, why: "stopped" | "too old"): Promise<void> {
     run.status = "failed";
     run.finishedAt = new Date().toISOString();
-    run.message =
-      "Interrupted: the app stopped during this run. Records it did not finish are synced by the next run.";
+    delete run.resumeAt;
+    delete run.waitingFor;
+    run.message = why === "stopped"
+      ? "Interrupted: the app stopped during this run. Records it did not finish are synced by the next run."
+      : "Interrupted: this run waited too long to go on (more than 13 days). Records it did not finish are synced by the next run.";
     await saveRun(this.kv, run);
   }
 
@@ -426,9 +444,15 @@ export class SyncEngine {
     const { runs } = await listRuns(this.kv, { limit: 10 });
     for (const run of runs) {
       if (run.status !== "paused" || (!run.resumeAt && !run.waitingFor)) continue;
+      const why = (run.message ?? "").replace(/ (The run goes on|It tries again) by itself.*$/, "");
       delete run.resumeAt;
       delete run.waitingFor;
-      run.message = `${run.message ?? "Paused."} Replaced by run ${newRunId}.`;
+      // It will not go on: said so, not left "paused" with a promise it no longer keeps.
+      run.status = "failed";
+      run.finishedAt ??= new Date().toISOString();
+      run.message = `${
+        why || "Paused."
+      } Replaced by run ${newRunId}, which syncs what this one had left.`;
       await saveRun(this.kv, run);
       await dropPlan(this.kv, run.id).catch(() => {});
     }
@@ -503,6 +527,8 @@ export class SyncEngine {
       // What the listing kept of each order is good only under the settings it was made with.
       if (!plan.listed && !plan.count) plan.settingsKey = settingsKey(settings);
       const headers = plan.settingsKey === settingsKey(settings);
+      // Batches began only once the listing was done (a stop while listing wrote nothing).
+      const listedBefore = plan.listed;
       if (!plan.listed) {
         // The scheduled run (and a preview, without keeping anything) also takes the orders Zoho
         // lists as deleted that still own a bill (stages/lifecycle.ts).
@@ -548,11 +574,12 @@ export class SyncEngine {
       run.planned = plan.count - plan.duplicates;
       run.processed = plan.position - plan.skipped;
       let watermark = plan.watermark;
+      const moves: Array<(a: Deno.AtomicOperation) => Deno.AtomicOperation> = [];
       // Zoho reads of batch k+1 run while batch k is written to Xero (the slower side).
       // readFrom: when the batch began to be read; webhook entries queued before are paid by it
       // (KV's own clock: an instance whose clock runs ahead must not make entries undeletable).
       // A run going on after its instance stopped reads the batch that one was in from Zoho again.
-      const inFlight = plan.resumes > 0 ? plan.position : -1;
+      const inFlight = plan.resumes > 0 && listedBefore ? plan.position : -1;
       const stage = async (from: number) => {
         const readFrom = preview ? "" : await kvStamp(this.kv);
         const batch = await loadBatch(this.kv, handle, from, this.batchSize, {
@@ -584,7 +611,9 @@ export class SyncEngine {
           if (max && later(watermark, max) !== watermark) {
             watermark = max;
             const movedAt = new Date().toISOString();
-            await this.kv.set(keys.watermark(MODULE), { value: watermark, movedAt });
+            // Moved with the checkpoint (fenced): an instance that lost its run moves nothing.
+            const value = { value: watermark, movedAt };
+            moves.push((a) => a.set(keys.watermark(MODULE), value));
             run.watermark.movedAt = movedAt;
           }
         }
@@ -597,7 +626,7 @@ export class SyncEngine {
         run.heartbeatAt = new Date().toISOString();
         run.apiCalls = calls();
         run.usage = usage();
-        await handle.checkpoint(run, out.results);
+        await handle.checkpoint(run, out.results, moves.splice(0));
       }
       run.status = run.counts.failed ? "completed_with_errors" : "completed";
     } catch (err) {

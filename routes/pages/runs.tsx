@@ -185,7 +185,8 @@ async function runPage(c: PageContext, ctx: AppContext, assets: Assets) {
   const pages = Math.max(1, Math.ceil(found.matching / RESULTS_PER_PAGE));
   const more = found.matching > (page + 1) * RESULTS_PER_PAGE;
   const failed = run.counts.failed > 0;
-  const running = run.status === "running";
+  // A paused run is watched too: it goes on later under the same id.
+  const running = run.status === "running" || run.status === "paused";
   const pageLink = (p: number) => recordsHref(run.id, f, p);
   const csvHref = `/runs/${encodeURIComponent(run.id)}/results.csv${
     recordsHref(run.id, f).replace(/^[^?]*/, "")
@@ -225,7 +226,7 @@ async function runPage(c: PageContext, ctx: AppContext, assets: Assets) {
           {run.mode === "preview"
             ? <p class="notice">This was a preview: nothing was written to Xero or Zoho.</p>
             : null}
-          {failed && !running
+          {failed && run.status !== "running"
             ? (
               <form method="post" action={`/runs/${encodeURIComponent(run.id)}/retry`}>
                 <Csrf c={c} />
