@@ -157,3 +157,63 @@ Deno.test("a run paused for a Zoho reconnect says so, and goes on under the same
     await s.close();
   }
 });
+
+Deno.test("a paused run replaced by a new start is closed and says which run syncs what it had left", async () => {
+  const orders = makeOrders(20, { seed: 65 });
+  const s = await startStack({ records: orders });
+  try {
+    s.zohoSim.revokeRefreshToken();
+    const paused = await s.run({ window: "all", mode: "create_and_update" });
+    assert.equal(paused.status, "paused", paused.message);
+    await reconnect(s);
+    // A person starts a run before the tick went on with the paused one.
+    const next = await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    assert.equal(next.status, "completed", next.message);
+    const old = (await s.engine.getRun(paused.id))!;
+    assert.equal(old.status, "failed");
+    assert.equal(old.waitingFor, undefined);
+    assert.match(old.message ?? "", new RegExp(`Replaced by run ${next.id}, which syncs`));
+    assert.doesNotMatch(old.message ?? "", /goes on by itself/);
+    // It never goes on again, and its plan is gone.
+    assert.equal(await s.engine.resumeStaleRuns(), undefined);
+    assert.equal((await s.ctx.kv.get(keys.runPlan(paused.id))).value, null);
+    assert.equal(s.xeroSim.invoices().length, 20);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("a paused run whose listing would have expired from KV is closed, not gone on with", async () => {
+  const orders = makeOrders(10, { seed: 66 });
+  const s = await startStack({ records: orders });
+  try {
+    s.zohoSim.revokeRefreshToken();
+    const paused = await s.run({ window: "all", mode: "create_and_update" });
+    assert.equal(paused.status, "paused", paused.message);
+    await reconnect(s);
+    // Reconnected two weeks after the run began (the stored start is moved, not the clock).
+    const twoWeeks = new Date(Date.now() - 14 * 86_400_000).toISOString();
+    await s.ctx.kv.set(keys.run(paused.id), { ...paused, startedAt: twoWeeks });
+    assert.equal(await s.engine.resumeStaleRuns(), undefined);
+    const old = (await s.engine.getRun(paused.id))!;
+    assert.equal(old.status, "failed");
+    assert.match(old.message ?? "", /waited too long to go on/);
+    assert.equal((await s.ctx.kv.get(keys.runPlan(paused.id))).value, null);
+    // The next run syncs them all.
+    const next = await s.run({ window: "since_last_sync", mode: "create_and_update" });
+    assert.equal(next.counts.created, 10, JSON.stringify(next.counts));
+  } finally {
+    await s.close();
+  }
+});
+
+/** The admin connects Zoho again on the connections page. */
+async function reconnect(s: Awaited<ReturnType<typeof startStack>>) {
+  const redirect = "http://127.0.0.1:8000/oauth/zoho/callback";
+  const res = await fetch(s.ctx.zoho.authorizeUrl("runs", redirect), { redirect: "manual" });
+  await res.body?.cancel();
+  await s.ctx.zoho.exchangeCode(
+    new URL(res.headers.get("location")!).searchParams.get("code")!,
+    redirect,
+  );
+}

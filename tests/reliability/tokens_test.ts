@@ -75,13 +75,16 @@ Deno.test("three processes refresh a rotating Xero token (no grace) and a Zoho t
 
     // Finish the rest on one process, then the invariant.
     let done = false;
+    const seen: string[] = [];
     for (let i = 0; i < 5 && !done; i++) {
       await leaseFree(w.kv);
       const start = await api(procs[0].url, "/api/sync-runs", {});
       assert.equal(start.status, 202, start.text);
-      done = await isDone(w.kv, await runEnded(w.kv, String(start.json.runId)));
+      const run = await runEnded(w.kv, String(start.json.runId));
+      seen.push(`${run.status} ${JSON.stringify(run.counts)} ${run.message ?? ""}`);
+      done = await isDone(w.kv, run);
     }
-    assert.ok(done);
+    assert.ok(done, `work left after 5 runs: ${seen.join(" | ")}`);
     await Promise.all(procs.map((p) => p.stop("SIGTERM")));
     const problems = record(
       tally,
