@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import type { ConnStatus, CoreContext } from "../lib/context.ts";
 import { useBase } from "./base.ts";
-import { bearerOk } from "./api_auth.ts";
+import { bearerOk } from "./bearer.ts";
 import { readSession } from "./session.ts";
 
 /** Only the state, its message and the organisation name: nothing token-like leaves here. */

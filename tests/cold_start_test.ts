@@ -111,24 +111,29 @@ Deno.test("main.ts answers /health before the rest of the app has loaded, as the
   const app = `${dir}/app`;
   await Deno.mkdir(app);
   await copyWithoutBuild(app);
-  const proc = await spawnMain(app, env);
+  // One process per caller: the first answer starts loading the rest, which fails here (no
+  // bundle) and ends the process, so a second request could find it gone.
+  const firstAnswer = async (headers: Record<string, string>) => {
+    const proc = await spawnMain(app, env);
+    try {
+      const answer = await fetch(`${proc.url}/health`, { headers }).then(seen);
+      assert.equal(answer.status, 200, answer.body);
+      // Loading the rest fails, which ends the process with the reason, as a missing bundle did
+      // before the split: proof that nothing of it answered.
+      const status = await proc.exited;
+      assert.equal(status.code, 1);
+      assert.match(
+        proc.output(),
+        /the app could not start: static\/build\/manifest\.json is missing/,
+      );
+      return answer;
+    } finally {
+      await proc.stop();
+    }
+  };
   try {
-    // Both at once, straight after start: the answer to the first starts loading the rest.
-    const [anonymous, trusted] = await Promise.all([
-      fetch(`${proc.url}/health`).then(seen),
-      fetch(`${proc.url}/health`, { headers: AUTH }).then(seen),
-    ]);
-    assert.equal(anonymous.status, 200, anonymous.body);
-    assert.equal(trusted.status, 200, trusted.body);
-
-    // Then loading the rest fails (no bundle), which ends the process with the reason, as a
-    // missing bundle did before the split: proof that nothing of it answered the two above.
-    const status = await proc.exited;
-    assert.equal(status.code, 1);
-    assert.match(
-      proc.output(),
-      /the app could not start: static\/build\/manifest\.json is missing/,
-    );
+    const anonymous = await firstAnswer({});
+    const trusted = await firstAnswer(AUTH);
 
     // The full app over the same environment and KV gives the same answers, headers included.
     const full = await boot(loadConfig(env));
@@ -147,7 +152,6 @@ Deno.test("main.ts answers /health before the rest of the app has loaded, as the
       await full.close();
     }
   } finally {
-    await proc.stop();
     await Promise.all([zohoSim.close(), xeroSim.close()]);
     await Deno.remove(dir, { recursive: true });
   }
@@ -223,12 +227,24 @@ Deno.test("before its first line runs, main.ts loads what /health needs and none
   const local = [...seen]
     .filter((s) => s.startsWith("file://"))
     .map((s) => s.slice(`file://${ROOT}`.length));
-  for (const needed of ["routes/health.ts", "routes/base.ts", "lib/zoho/client.ts", "boot.ts"]) {
+  for (
+    const needed of [
+      "routes/health.ts",
+      "routes/base.ts",
+      "lib/zoho/connection.ts",
+      "lib/xero/connection.ts",
+      "boot.ts",
+    ]
+  ) {
     assert.ok(local.includes(needed), `${needed} is loaded at start`);
   }
+  // /health reads the connections' states from KV: the API clients (and xero-node, OTel behind
+  // them) load with the rest of the app, as do the API's guard and rate limits.
   const early = local.filter((s: string) =>
-    /^(routes\/(app\.ts|api\.ts|pages|assets\.ts|oauth\.ts)|lib\/sync\/engine\.ts|lib\/mapping\/|components\/)/
+    /^(routes\/(app\.ts|api\.ts|api_auth\.ts|pages|assets\.ts|oauth\.ts)|lib\/sync\/engine\.ts|lib\/mapping\/|lib\/(zoho|xero)\/(client|tokens|api)\.ts|lib\/telemetry\.ts|lib\/store\/rate_limit\.ts|components\/)/
       .test(s)
   );
   assert.deepEqual(early, []);
+  const packages = [...seen].filter((s) => /xero-node|opentelemetry/.test(s));
+  assert.deepEqual(packages, []);
 });
