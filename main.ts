@@ -1,10 +1,11 @@
 /**
  * Production entry: config → KV → app → Deno.serve, plus the auto-sync schedule.
  *
- * Cold start (an edge instance starts on a request): GET /health is answered as soon as KV and
- * the two API clients are up, by the same health routes behind the same middleware as the full
- * app (routes/health.ts healthApp). The sync engine, pages and API load after that first answer
- * (or 200 ms after start, whichever comes first); any other request waits for them.
+ * Cold start (an edge instance starts on a request): GET /health is answered as soon as KV is
+ * open, from the Zoho and Xero connection states in it, by the same health routes behind the same
+ * middleware as the full app (routes/health.ts healthApp). The API clients, sync engine, pages and
+ * API load after that first answer (or 200 ms after start, whichever comes first); any other
+ * request waits for them.
  */
 import { ConfigError, loadConfig, processEnv } from "./lib/config.ts";
 import { bootApp, bootCore } from "./boot.ts";
