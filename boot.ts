@@ -94,9 +94,10 @@ export async function bootCore(
 /**
  * A module of this project, imported by a specifier Deno cannot read ahead of time: Deno loads
  * every module an entry names, dynamic imports included, before the entry's first line runs, so
- * naming the app here would load all of it ahead of main.ts's first /health.
+ * naming the app here would load all of it ahead of main.ts's first /health. `path` is relative
+ * to the project's root.
  */
-function lazy<T>(path: string): Promise<T> {
+export function lazy<T>(path: string): Promise<T> {
   return import(new URL(path, import.meta.url).href);
 }
 

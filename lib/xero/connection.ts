@@ -4,7 +4,7 @@
  * cold instance answers it without loading the API client (client.ts); XeroTokens (tokens.ts) and
  * XeroClient own the writes and read through here.
  */
-import { z } from "zod";
+import { z } from "zod/v3";
 import { sha256Hex } from "../secrets.ts";
 import { keys } from "../store/keys.ts";
 import { existingLimiter } from "./limiter.ts";

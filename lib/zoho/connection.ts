@@ -3,7 +3,7 @@
  * call to Zoho). GET /health needs only this, so a cold instance answers it without loading the
  * API client (lib/zoho/client.ts); ZohoTokens (tokens.ts) owns the writes and reads through here.
  */
-import { z } from "zod";
+import { z } from "zod/v3";
 import { sha256Hex } from "../secrets.ts";
 import { keys } from "../store/keys.ts";
 
