@@ -1,15 +1,23 @@
 /**
  * Production entry: config → KV → app → Deno.serve, plus the auto-sync schedule.
  *
- * Cold start (an edge instance starts on a request): GET /health is answered as soon as KV and
- * the two API clients are up, by the same health routes behind the same middleware as the full
- * app (routes/health.ts healthApp). The sync engine, pages and API load after that first answer
- * (or 200 ms after start, whichever comes first); any other request waits for them.
+ * Cold start (an edge instance starts on a request): GET /health is answered as soon as KV is
+ * open, from the Zoho and Xero connection states in it, by the same health routes behind the same
+ * middleware as the full app (routes/health.ts healthApp). The API clients, sync engine, pages and
+ * API load after that first answer (or 200 ms after start, whichever comes first); any other
+ * request waits for them.
  */
 import { ConfigError, loadConfig, processEnv } from "./lib/config.ts";
-import { bootApp, bootCore } from "./boot.ts";
+import { bootApp, bootCore, lazy } from "./boot.ts";
 import { healthApp } from "./routes/health.ts";
-import { AUTO_SYNC_TICK, autoSyncTick } from "./lib/sync/auto.ts";
+import type * as AutoSync from "./lib/sync/auto.ts";
+
+/**
+ * lib/sync/auto.ts's tick, which Deno.cron needs before the server starts. Written out rather
+ * than imported: importing auto.ts would load zod's full API (95 modules) before the first answer;
+ * the type says it is auto.ts's own, so `deno check` fails the day the two differ.
+ */
+const AUTO_SYNC_TICK: typeof AutoSync.AUTO_SYNC_TICK = "*/5 * * * *";
 
 let config;
 try {
@@ -58,7 +66,10 @@ async function handler(req: Request, info: Deno.ServeHandlerInfo): Promise<Respo
 // (lib/sync/auto.ts).
 if (config.AUTO_SYNC_CRON !== "off") {
   Deno.cron("zoho-xero-auto-sync", AUTO_SYNC_TICK, async () => {
-    const { ctx } = await full();
+    const [{ ctx }, { autoSyncTick }] = await Promise.all([
+      full(),
+      lazy<typeof AutoSync>("./lib/sync/auto.ts"),
+    ]);
     const start = await autoSyncTick(ctx.kv, ctx.sync);
     if (start.started) await start.done;
   });

@@ -44,5 +44,15 @@ export interface AppContext {
   sync: SyncEngine;
 }
 
-/** All of the context but the sync engine: what GET /health and sessions read (boot.ts bootCore). */
-export type CoreContext = Omit<AppContext, "sync">;
+/**
+ * What GET /health and sessions read (boot.ts bootCore): config, KV, secrets and the two
+ * connections' states, not the API clients, so a cold instance answers /health without loading
+ * them. Every AppContext is one.
+ */
+export interface CoreContext {
+  config: Config;
+  kv: Deno.Kv;
+  secrets: Secrets;
+  zoho: Pick<ZohoConnection, "status">;
+  xero: Pick<XeroConnection, "status">;
+}

@@ -3,20 +3,16 @@
  * (compared in constant time), or a logged-in page carrying its CSRF token in `x-csrf-token`.
  * Plus rate limits in KV, shared by every instance.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
 import type { AppContext } from "../lib/context.ts";
-import { safeEqual } from "../lib/secrets.ts";
 import { hit } from "../lib/store/rate_limit.ts";
+import { bearerOk } from "./bearer.ts";
 import { clientAddress } from "./client_address.ts";
 import { csrfValid, readSession } from "./session.ts";
 
 export type ApiEnv = { Variables: { caller: "token" | "session" } };
 
-export function bearerOk(c: Context, token: string): boolean {
-  const header = c.req.header("authorization") ?? "";
-  const m = header.match(/^Bearer\s+(.+)$/i);
-  return !!m && safeEqual(m[1].trim(), token);
-}
+export { bearerOk };
 
 function tooMany(retryAfterSec: number): Response {
   return new Response(

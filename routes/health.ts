@@ -4,10 +4,12 @@
  * Xero organisation's name, why a connection failed): to everyone else they say who our customer
  * is and what is broken.
  */
-import { Hono } from "hono";
+// Hono with its smallest router (the full app re-adds these routes to its own router): a cold
+// instance loads fewer modules and builds no route matcher before its first answer (main.ts).
+import { Hono } from "hono/tiny";
 import type { ConnStatus, CoreContext } from "../lib/context.ts";
 import { useBase } from "./base.ts";
-import { bearerOk } from "./api_auth.ts";
+import { bearerOk } from "./bearer.ts";
 import { readSession } from "./session.ts";
 
 /** Only the state, its message and the organisation name: nothing token-like leaves here. */

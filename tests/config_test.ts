@@ -24,6 +24,16 @@ Deno.test("a valid environment loads with the documented defaults", () => {
   assert.equal(c.demo, false);
 });
 
+Deno.test("URLs are read trimmed, as zod 4's z.url() reads them", () => {
+  const c = loadConfig({ ...TEST_ENV, APP_BASE_URL: " https://sync.example.com/ " });
+  assert.equal(c.APP_BASE_URL, "https://sync.example.com");
+  assert.equal(
+    loadConfig({ ...TEST_ENV, ZOHO_ACCOUNTS_URL: "\thttps://accounts.zoho.eu/\n" })
+      .ZOHO_ACCOUNTS_URL,
+    "https://accounts.zoho.eu",
+  );
+});
+
 Deno.test("the app base URL follows PORT and loses a trailing slash", () => {
   assert.equal(loadConfig({ ...TEST_ENV, PORT: "9001" }).APP_BASE_URL, "http://localhost:9001");
   assert.equal(
@@ -46,6 +56,11 @@ const BAD: [string, string | undefined, string][] = [
   ["XERO_LOGIN_URL", "ftp://login.xero.com", "XERO_LOGIN_URL: must be an http(s) URL"],
   ["XERO_IDENTITY_URL", "nope", "XERO_IDENTITY_URL: must be an http(s) URL"],
   ["XERO_API_URL", "::", "XERO_API_URL: must be an http(s) URL"],
+  // As zod 4's z.url() with an http(s) protocol, which config.ts's zod/v3 schema stands in for.
+  ["XERO_API_URL", "https:api.xero.com", "XERO_API_URL: must be an http(s) URL"],
+  ["APP_BASE_URL", "http:/sync.example.com", "APP_BASE_URL: must be an http(s) URL"],
+  ["PORT", "Infinity", "PORT: must be a port number"],
+  ["ZOHO_MAX_CONCURRENCY", "2.5", "ZOHO_MAX_CONCURRENCY: must be a whole number 1-25"],
   ["AUTO_SYNC_CRON", "every 4 hours", "AUTO_SYNC_CRON: must be a 5-field cron expression or 'off'"],
   [
     "APP_BASE_URL",

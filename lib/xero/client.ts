@@ -25,8 +25,8 @@ import {
   resolveContacts,
   type ResolveOptions,
 } from "./contacts.ts";
+import { StoredTenant, trimUrl, xeroStatus } from "./connection.ts";
 import { errorFromResponse, headerMap, XeroError } from "./errors.ts";
-import { existingLimiter } from "./limiter.ts";
 import { XeroTokens } from "./tokens.ts";
 import type { BillResult, BillSummary, XeroInvoice, XeroStatus, XeroTenant } from "./types.ts";
 
@@ -58,14 +58,6 @@ const connectionSchema = z.array(z.object({
   tenantType: z.string().nullish(),
 }));
 
-const storedTenant = z.object({
-  tenantId: z.string(),
-  tenantName: z.string(),
-  /** "choice": picked in the app; "env": XERO_TENANT_ID; "default": the first connection. */
-  source: z.enum(["choice", "env", "default"]).optional(),
-});
-
-const trim = (u: string) => u.replace(/\/+$/, "");
 /** How long a read of the tax rates is reused (XeroClient.taxRates). */
 const TAX_RATES_MAX_AGE_MS = 60_000;
 
@@ -88,13 +80,13 @@ export class XeroClient {
   private tenantCache?: XeroTenant;
 
   constructor(private readonly opts: XeroClientOptions) {
-    this.apiUrl = trim(opts.apiUrl);
+    this.apiUrl = trimUrl(opts.apiUrl);
     const count = (ep: string) => this.count(ep);
     this.tokens = new XeroTokens({
       kv: opts.kv,
       // Xero's whole token set lives under one KV key: every ciphertext is bound to it.
       secrets: opts.secrets.bind(keys.xeroToken()),
-      identityUrl: trim(opts.identityUrl),
+      identityUrl: trimUrl(opts.identityUrl),
       clientId: opts.clientId,
       clientSecret: opts.clientSecret,
       refreshTokenSeed: opts.refreshTokenSeed,
@@ -127,14 +119,14 @@ export class XeroClient {
       state,
       ...(codeChallenge ? { code_challenge: codeChallenge, code_challenge_method: "S256" } : {}),
     });
-    return `${trim(this.opts.loginUrl)}/identity/connect/authorize?${params}`;
+    return `${trimUrl(this.opts.loginUrl)}/identity/connect/authorize?${params}`;
   }
 
   async exchangeCode(code: string, redirectUri: string, codeVerifier?: string): Promise<void> {
     await this.tokens.exchangeCode(code, redirectUri, codeVerifier);
     // A new consent may cover other organisations: keep the choice only if still connected.
     const conns = await this.connections();
-    const stored = storedTenant.safeParse((await this.opts.kv.get(keys.xeroTenant())).value);
+    const stored = StoredTenant.safeParse((await this.opts.kv.get(keys.xeroTenant())).value);
     if (stored.success && conns.some((c) => c.tenantId === stored.data.tenantId)) return;
     this.tenantCache = undefined;
     await this.opts.kv.delete(keys.xeroTenant());
@@ -204,7 +196,7 @@ export class XeroClient {
   private tenantLookup?: Promise<XeroTenant>;
 
   private async lookupTenant(): Promise<XeroTenant> {
-    const stored = storedTenant.safeParse((await this.opts.kv.get(keys.xeroTenant())).value);
+    const stored = StoredTenant.safeParse((await this.opts.kv.get(keys.xeroTenant())).value);
     const env = this.opts.tenantId;
     if (
       stored.success &&
@@ -247,39 +239,10 @@ export class XeroClient {
     this.tenantCache = undefined;
   }
 
-  /** Cheap: reads KV and the last rate-limit headers seen; makes no call to Xero. */
-  async status(): Promise<XeroStatus> {
-    if (!this.opts.clientId || !this.opts.clientSecret) {
-      return {
-        state: "not_connected",
-        message: "XERO_CLIENT_ID and XERO_CLIENT_SECRET are not set",
-      };
-    }
-    const [token, tenantEntry] = await Promise.all([
-      this.tokens.read(),
-      this.opts.kv.get(keys.xeroTenant()),
-    ]);
-    if (!token && !await this.tokens.seedUsable()) {
-      return { state: "not_connected", message: "Xero is not connected" };
-    }
-    const tenant = storedTenant.safeParse(tenantEntry.value);
-    const base: XeroStatus = {
-      state: "connected",
-      ...(tenant.success
-        ? { tenantId: tenant.data.tenantId, tenantName: tenant.data.tenantName }
-        : {}),
-      ...(token?.expiresAt ? { tokenExpiresAt: new Date(token.expiresAt).toISOString() } : {}),
-    };
-    if (token?.failure) return { ...base, state: "error", message: token.failure };
-    const wrongClient = await this.tokens.clientProblem(token);
-    if (wrongClient) return { ...base, state: "error", message: wrongClient };
-    const limiter = tenant.success ? existingLimiter(this.apiUrl, tenant.data.tenantId) : undefined;
-    const day = limiter?.dayLeft();
-    return {
-      ...base,
-      ...(day !== undefined ? { dayLimitRemaining: day } : {}),
-      ...(limiter?.minRemaining !== undefined ? { minLimitRemaining: limiter.minRemaining } : {}),
-    };
+  /** Cheap: reads KV and the last rate-limit headers seen; makes no call to Xero (connection.ts). */
+  status(): Promise<XeroStatus> {
+    const { kv, clientId, clientSecret, refreshTokenSeed } = this.opts;
+    return xeroStatus({ kv, apiUrl: this.apiUrl, clientId, clientSecret, refreshTokenSeed });
   }
 
   // ---- contacts and bills ----------------------------------------------------------------------

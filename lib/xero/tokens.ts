@@ -10,26 +10,16 @@ import type { Secrets } from "../secrets.ts";
 import { keys } from "../store/keys.ts";
 import { errorFromResponse, headerMap, redact, XeroError } from "./errors.ts";
 import { withSpan } from "../telemetry.ts";
+import {
+  clientHash,
+  clientProblem,
+  readStoredToken,
+  seedUsable,
+  type StoredXeroToken,
+  StoredXeroToken as storedSchema,
+} from "./connection.ts";
 
-const storedSchema = z.object({
-  refreshToken: z.string(),
-  accessToken: z.string().optional(),
-  expiresAt: z.number().optional(),
-  scope: z.string().optional(),
-  updatedAt: z.number(),
-  /** A refresh in progress somewhere: others wait for it instead of spending the same token. */
-  claim: z.object({ by: z.string(), until: z.number() }).optional(),
-  /** Xero refused this refresh token (invalid_grant): reconnecting is the only way on. */
-  failure: z.string().optional(),
-  /**
-   * Xero refused the client id or secret (invalid_client) that hash to `client`: the refresh
-   * token was not spent and stays; fixing XERO_CLIENT_ID/SECRET (another hash) clears it.
-   */
-  clientFailure: z.object({ client: z.string(), message: z.string() }).optional(),
-  /** sha256 of the XERO_REFRESH_TOKEN this token set descends from: that seed is spent. */
-  seedHash: z.string().optional(),
-});
-export type StoredXeroToken = z.infer<typeof storedSchema>;
+export type { StoredXeroToken } from "./connection.ts";
 
 const tokenResponse = z.object({
   access_token: z.string().min(1),
@@ -97,10 +87,8 @@ export class XeroTokens {
     return this.inflight;
   }
 
-  async read(): Promise<StoredXeroToken | null> {
-    const entry = await this.opts.kv.get(keys.xeroToken());
-    const parsed = storedSchema.safeParse(entry.value);
-    return parsed.success ? parsed.data : null;
+  read(): Promise<StoredXeroToken | null> {
+    return readStoredToken(this.opts.kv);
   }
 
   private async obtain(rejected?: string): Promise<string> {
@@ -160,22 +148,18 @@ export class XeroTokens {
   }
 
   /** The env seed may be used: it is set and is not the one an admin disconnected. */
-  async seedUsable(): Promise<boolean> {
-    const seed = this.opts.refreshTokenSeed;
-    if (!seed) return false;
-    const gone = (await this.opts.kv.get<string>(keys.xeroDisconnectedSeed())).value;
-    return gone !== await sha256Hex(seed);
+  seedUsable(): Promise<boolean> {
+    return seedUsable(this.opts.kv, this.opts.refreshTokenSeed);
   }
 
   /** Names the configured client id and secret without storing either. */
-  private async clientHash(): Promise<string> {
-    return (await sha256Hex(`${this.opts.clientId}:${this.opts.clientSecret}`)).slice(0, 32);
+  private clientHash(): Promise<string> {
+    return clientHash(this.opts.clientId, this.opts.clientSecret);
   }
 
   /** Why Xero refuses the configured client (for status), if it last did. */
-  async clientProblem(stored: StoredXeroToken | null): Promise<string | undefined> {
-    const f = stored?.clientFailure;
-    return f && f.client === await this.clientHash() ? f.message : undefined;
+  clientProblem(stored: StoredXeroToken | null): Promise<string | undefined> {
+    return clientProblem(stored, this.opts.clientId, this.opts.clientSecret);
   }
 
   private async seed(versionstamp: string | null) {

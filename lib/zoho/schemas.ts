@@ -60,31 +60,3 @@ export const UpdateResponse = z.object({ data: z.array(UpdateEntry) });
 export const FieldsResponse = z.object({
   fields: z.array(z.looseObject({ api_name: z.string() })),
 });
-
-/** What KV holds under keys.zohoToken(): the refresh token (encrypted) and the connection state. */
-export const StoredConnection = z.object({
-  refreshToken: z.string().optional(),
-  apiDomain: z.string().optional(),
-  accountsUrl: z.string().optional(),
-  connectedAt: z.string().optional(),
-  source: z.enum(["env", "oauth"]).optional(),
-  seedHash: z.string().optional(),
-  lastError: z.string().optional(),
-  lastErrorCode: z.string().optional(),
-  lastErrorAt: z.string().optional(),
-  failedClientHash: z.string().optional(),
-  /** ISO time before which no mint is tried (Zoho refused one: too many in its 10-minute window). */
-  retryAfter: z.string().optional(),
-  disconnectedAt: z.string().optional(),
-  disconnectedSeedHash: z.string().optional(),
-});
-export type StoredConnection = z.infer<typeof StoredConnection>;
-
-/** What KV holds under keys.zohoAccessToken(). */
-export const StoredAccessToken = z.object({
-  accessToken: z.string(),
-  apiDomain: z.string(),
-  expiresAt: z.string(),
-  mintedAt: z.string().optional(),
-});
-export type StoredAccessToken = z.infer<typeof StoredAccessToken>;

@@ -11,12 +11,18 @@ import { type Secrets, sha256Hex } from "../secrets.ts";
 import { giveUp, RECONNECT_MESSAGE, Redactor, ZohoError } from "./errors.ts";
 import { backoffMs, fetchOnce, type HttpAnswer, type RetryPolicy, sleep } from "./http.ts";
 import { withSpan } from "../telemetry.ts";
+import { TokenResponse } from "./schemas.ts";
 import {
+  accountsBase,
+  type ConnectionStatus,
+  refusedUntil,
   type StoredAccessToken,
   StoredAccessToken as StoredAccessTokenSchema,
   StoredConnection,
-  TokenResponse,
-} from "./schemas.ts";
+  zohoStatus,
+} from "./connection.ts";
+
+export type { ConnectionStatus } from "./connection.ts";
 
 export interface TokenDeps {
   kv: Deno.Kv;
@@ -39,14 +45,6 @@ export interface AccessToken {
   apiDomain: string;
   expiresAt: number;
   versionstamp: string;
-}
-
-export interface ConnectionStatus {
-  state: "connected" | "not_connected" | "error";
-  message?: string;
-  apiDomain?: string;
-  accountsUrl: string;
-  tokenExpiresAt?: string;
 }
 
 /** Mints in flight, per KV handle: every client instance on one KV shares one mint. */
@@ -76,7 +74,7 @@ export class ZohoTokens {
 
   constructor(deps: TokenDeps) {
     this.#d = deps;
-    this.#accountsUrl = deps.accountsUrl.replace(/\/+$/, "");
+    this.#accountsUrl = accountsBase(deps.accountsUrl);
     deps.redactor.add(deps.clientSecret);
     deps.redactor.add(deps.refreshTokenSeed);
   }
@@ -556,65 +554,10 @@ export class ZohoTokens {
     await this.#d.kv.atomic().set(key, tombstone).delete(keys.zohoAccessToken()).commit();
   }
 
-  /** Connection state from KV only (no API call): cheap enough for /health. */
-  async status(): Promise<ConnectionStatus> {
-    const [connEntry, accessEntry] = await this.#d.kv.getMany([
-      keys.zohoToken(),
-      keys.zohoAccessToken(),
-    ]);
-    const value = StoredConnection.safeParse(connEntry.value ?? {}).data ?? {};
-    const access = StoredAccessTokenSchema.safeParse(accessEntry.value).data;
-    const seed = this.#d.refreshTokenSeed;
-    const seedHash = seed ? await sha256Hex(seed) : undefined;
-    const configured = Boolean(this.#d.clientId && this.#d.clientSecret);
-    const accountsUrl = value.source === "oauth" && value.accountsUrl
-      ? value.accountsUrl
-      : this.#accountsUrl;
-    const notConfigured = {
-      state: "error" as const,
-      message: "ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET must be set to use the Zoho connection.",
-      accountsUrl,
-    };
-    if (value.refreshToken) {
-      const newSeed = value.source === "env" && seed && seedHash !== value.seedHash;
-      const refusalOver = value.lastErrorCode === "TOKEN_RATE_LIMITED" &&
-        refusedUntil(value) === undefined;
-      if (
-        value.lastError && !refusalOver &&
-        !(value.lastErrorCode === "RECONNECT_REQUIRED" && newSeed)
-      ) {
-        return {
-          state: "error",
-          message: value.lastError,
-          accountsUrl,
-          apiDomain: value.apiDomain,
-        };
-      }
-      if (!configured) return notConfigured;
-      return {
-        state: "connected",
-        apiDomain: access?.apiDomain ?? value.apiDomain,
-        accountsUrl,
-        tokenExpiresAt: access?.expiresAt,
-      };
-    }
-    if (seed && value.disconnectedSeedHash !== seedHash) {
-      if (!configured) return notConfigured;
-      return {
-        state: "connected",
-        message: "Using ZOHO_REFRESH_TOKEN (not used yet).",
-        accountsUrl,
-      };
-    }
-    return { state: "not_connected", message: "Zoho is not connected.", accountsUrl };
+  /** Connection state from KV only (no API call): cheap enough for /health (connection.ts). */
+  status(): Promise<ConnectionStatus> {
+    return zohoStatus({ ...this.#d, accountsUrl: this.#accountsUrl });
   }
-}
-
-/** When a remembered refusal to mint ends (ms), or undefined when none holds now. */
-function refusedUntil(value: StoredConnection | undefined): number | undefined {
-  if (value?.lastErrorCode !== "TOKEN_RATE_LIMITED" || !value.retryAfter) return undefined;
-  const until = Date.parse(value.retryAfter);
-  return until > Date.now() ? until : undefined;
 }
 
 function rateLimitedMessage(error: string, until: number): string {
