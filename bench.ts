@@ -8,6 +8,7 @@
  *   options: --vendors 200  --app-scale 2  --naive-scale 100  --no-naive
  *            --zoho-latency 300  --zoho-concurrency 10  --bulk both|on|off
  *            --xero-latency 150  --seed 7  --out bench-results.json
+ *            --cold-rounds 9   (cold start against a bare Deno.serve after the sizes; 0: none)
  *
  * Zoho answers in 300 ms and enforces its concurrency limits (10 per org, the Standard edition's,
  * and 10 for COQL): a call over them gets 429. `--bulk`: the app runs with Zoho offering line
@@ -24,6 +25,7 @@
  * spends its time waiting on the limit, at 100× (otherwise 10,000 orders take 5.6 real hours).
  */
 import { z } from "zod";
+import { type ColdStart, coldStartLines, measureColdStart } from "./bench/cold.ts";
 import { bulkTable, naiveFloor, passFloor, rateFloor, table } from "./bench/report.ts";
 import { type PassResult, runPass } from "./bench/run.ts";
 
@@ -36,6 +38,8 @@ const OptionsSchema = z.object({
   naiveScale: z.number().min(1).max(1000),
   naive: z.boolean(),
   telemetryCompare: z.boolean(),
+  /** Rounds of the cold-start measure after the sizes (0: none). */
+  coldRounds: z.number().int().min(0).max(200),
   zohoLatency: z.number().min(0).max(10_000),
   zohoConcurrency: z.number().int().min(1).max(25),
   bulk: z.enum(["both", "on", "off"]),
@@ -53,6 +57,7 @@ function parseArgs(args: string[]): Options {
     naiveScale: 100,
     naive: true,
     telemetryCompare: false,
+    coldRounds: 9,
     zohoLatency: 300,
     zohoConcurrency: 10,
     bulk: "both",
@@ -70,6 +75,7 @@ function parseArgs(args: string[]): Options {
     "--bulk": "bulk",
     "--xero-latency": "xeroLatency",
     "--seed": "seed",
+    "--cold-rounds": "coldRounds",
     "--out": "out",
   };
   for (let i = 0; i < args.length; i++) {
@@ -259,6 +265,12 @@ async function main() {
         : undefined,
     });
   }
+  let coldStart: ColdStart | undefined;
+  if (o.coldRounds) {
+    console.log(`\nCold start: main.ts's first /health against a bare Deno.serve...`);
+    coldStart = await measureColdStart(o.coldRounds);
+    for (const line of coldStartLines(coldStart)) console.log(`  ${line}`);
+  }
   const result = {
     startedAt: started,
     finishedAt: new Date().toISOString(),
@@ -272,6 +284,7 @@ async function main() {
     latencyMs: latency,
     xeroLimits: { concurrent: 5, perMinute: 60 },
     runs,
+    ...(coldStart ? { coldStart } : {}),
   };
   const out = new URL(o.out, `file://${Deno.cwd()}/`);
   await Deno.writeTextFile(out, JSON.stringify(result, null, 2) + "\n");

@@ -63,9 +63,22 @@ const median = (xs: number[]) => {
 };
 const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
 
-async function main() {
-  const i = Deno.args.indexOf("--rounds");
-  const rounds = i >= 0 ? Number(Deno.args[i + 1]) : 9;
+export interface ColdStart {
+  rounds: number;
+  /** Medians, ms from spawn to the first 200 on /health (the app) or / (the bare server). */
+  appMs: number;
+  bareMs: number;
+  /** appMs / bareMs. */
+  ratio: number;
+  /** Per-round ratios: their median and worst. */
+  roundMedian: number;
+  roundWorst: number;
+  app: number[];
+  bare: number[];
+}
+
+/** Times main.ts's first /health against a bare Deno.serve, alternately, `rounds` times. */
+export async function measureColdStart(rounds = 9): Promise<ColdStart> {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 200) {
     throw new Error("--rounds takes 1 to 200");
   }
@@ -104,25 +117,43 @@ async function main() {
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
-  const [ma, mb] = [median(app), median(bare)];
+  const [appMs, bareMs] = [median(app), median(bare)];
   const ratios = app.map((a, k) => a / bare[k]);
-  console.log(
-    `rounds: ${rounds}, ${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}`,
-  );
-  console.log(`app  (main.ts)    first 200 on /health: median ${ma.toFixed(0)} ms  [${list(app)}]`);
-  console.log(
-    `bare (Deno.serve) first 200:            median ${mb.toFixed(0)} ms  [${list(bare)}]`,
-  );
-  console.log(
-    `ratio of medians: ${(ma / mb).toFixed(2)}× (target ≤ 3×); per round: median ${
-      median(ratios).toFixed(2)
-    }×, worst ${Math.max(...ratios).toFixed(2)}×`,
-  );
+  return {
+    rounds,
+    appMs,
+    bareMs,
+    ratio: appMs / bareMs,
+    roundMedian: median(ratios),
+    roundWorst: Math.max(...ratios),
+    app,
+    bare,
+  };
 }
 
-try {
-  await main();
-} catch (err) {
-  console.error(err instanceof Error ? err.message : String(err));
-  Deno.exit(1);
+/** The report's lines. */
+export function coldStartLines(c: ColdStart): string[] {
+  return [
+    `rounds: ${c.rounds}, ${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}`,
+    `app  (main.ts)    first 200 on /health: median ${c.appMs.toFixed(0)} ms  [${list(c.app)}]`,
+    `bare (Deno.serve) first 200:            median ${c.bareMs.toFixed(0)} ms  [${list(c.bare)}]`,
+    `ratio of medians: ${c.ratio.toFixed(2)}× (target ≤ 3×); per round: median ${
+      c.roundMedian.toFixed(2)
+    }×, worst ${c.roundWorst.toFixed(2)}×`,
+  ];
+}
+
+async function main() {
+  const i = Deno.args.indexOf("--rounds");
+  const rounds = i >= 0 ? Number(Deno.args[i + 1]) : 9;
+  for (const line of coldStartLines(await measureColdStart(rounds))) console.log(line);
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : String(err));
+    Deno.exit(1);
+  }
 }
