@@ -364,6 +364,7 @@ const settingsArb = fc.nat({ max: SETTINGS_CHANGES.length - 1 }).map((i) =>
     h.settingsInput = next;
     h.settings = SettingsSchema.parse(next);
     h.settingsSeen.push(h.settings);
+    h.settingsChangedAt = Date.now();
   })
 );
 
@@ -475,7 +476,12 @@ const webhookOp = slotArb.map((slot) =>
       if (!h.recordedRuns.has(run.id)) {
         h.recordedRuns.add(run.id);
         for (const r of results) {
-          h.results.push({ id: r.purchaseOrderId, result: r, source: "webhook pass" });
+          h.results.push({
+            id: r.purchaseOrderId,
+            result: r,
+            source: "webhook pass",
+            startedAt: Date.parse(run.startedAt),
+          });
         }
       }
     }

@@ -60,7 +60,7 @@ export async function checkOracle(
   const watermark = (await h.engine.watermark()).value;
   const retry = new Set(await h.engine.retrySet());
   const queue = new Set(await h.engine.queued());
-  const last = new Map<string, { result: RecordResult; source: string }>();
+  const last = new Map<string, { result: RecordResult; source: string; startedAt: number }>();
   for (const e of h.results) last.set(e.id, e);
   const warnedTotal = new Set(
     h.results.filter((e) => e.result.warnings?.some((w) => /Grand Total/i.test(w))).map((e) =>
@@ -134,7 +134,13 @@ export async function checkOracle(
     if (taxRateMismatches(parsed.po, settings, XERO_RATES).length) {
       heldBack.add(id);
       const lastOf = last.get(id);
-      if (lastOf?.result.outcome !== "skipped" || !/tax/i.test(lastOf.result.message)) {
+      // Lenient when its last sync began before the settings that hold it back were saved (a
+      // settings change reaches a billed order when it is next synced, README "How it syncs").
+      const before = lastOf && lastOf.startedAt <= h.settingsChangedAt &&
+        lastOf.result.outcome !== "failed" && lastOf.result.outcome !== "skipped";
+      if (
+        !before && (lastOf?.result.outcome !== "skipped" || !/tax/i.test(lastOf.result.message))
+      ) {
         violations.push(
           `[held-silent] ${id} is held back for a tax rate, but its last result is ${
             describeLast(lastOf)
@@ -249,7 +255,7 @@ function explainsSkip(r: RecordResult | undefined): boolean {
     r.reasons.every((x) => !!x.trim());
 }
 
-function describeLast(e: { result: RecordResult; source: string } | undefined): string {
+function describeLast(e: { result: RecordResult; source: string; startedAt: number } | undefined): string {
   if (!e) return "none";
   return `${e.result.outcome} "${e.result.message}" (${e.source})`;
 }

@@ -97,6 +97,8 @@ export interface ResultEntry {
   result: RecordResult;
   /** "run <window>/<mode>", "button", "settle". */
   source: string;
+  /** When the sync that gave it began (ms): it decided under the settings saved before then. */
+  startedAt: number;
 }
 
 export interface Stats {
@@ -148,6 +150,8 @@ export class History {
   private readonly maxStatus = new Map<string, number>();
   private readonly dead: Booted[] = [];
   settingsInput: Record<string, unknown> = structuredClone(ORG_SETTINGS);
+  /** When the last settings change was saved (ms): a sync begun before it used older ones. */
+  settingsChangedAt = 0;
   settings: Settings = SettingsSchema.parse(ORG_SETTINGS);
   /** Every settings version the history saved: a bill follows new settings when its order is
    * next synced, not before (an unchanged order keeps the bill its last sync made). */
@@ -250,8 +254,9 @@ export class History {
 
   async button(id: string, mode: Mode = "create_and_update", source = "button") {
     this.syncs++;
+    const startedAt = Date.now();
     const { result } = await this.engine.syncPurchaseOrder(id, { mode });
-    this.results.push({ id, result, source });
+    this.results.push({ id, result, source, startedAt });
     return result;
   }
 
@@ -266,7 +271,10 @@ export class History {
     // A run whose app died is gone on with by another (same id): collectEngineRuns takes it then.
     if (!this.recordedRuns.has(run.id)) {
       this.recordedRuns.add(run.id);
-      for (const r of results) this.results.push({ id: r.purchaseOrderId, result: r, source });
+      const startedAt = Date.parse(run.startedAt);
+      for (const r of results) {
+        this.results.push({ id: r.purchaseOrderId, result: r, source, startedAt });
+      }
     }
     return { started: true as const, run, results };
   }
@@ -360,6 +368,7 @@ export class History {
           id: r.purchaseOrderId,
           result: r,
           source: `engine ${run.trigger} pass`,
+          startedAt: Date.parse(run.startedAt),
         });
       }
     }
