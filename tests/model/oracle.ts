@@ -255,7 +255,9 @@ function explainsSkip(r: RecordResult | undefined): boolean {
     r.reasons.every((x) => !!x.trim());
 }
 
-function describeLast(e: { result: RecordResult; source: string; startedAt: number } | undefined): string {
+function describeLast(
+  e: { result: RecordResult; source: string; startedAt: number } | undefined,
+): string {
   if (!e) return "none";
   return `${e.result.outcome} "${e.result.message}" (${e.source})`;
 }

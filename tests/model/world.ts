@@ -407,10 +407,16 @@ export class History {
   }
 
   private async runStarted(input: StartRunInput, source: string) {
-    const until = Date.now() + TIMING.runLeaseMs + 3_000;
+    let until = Date.now() + TIMING.runLeaseMs + 3_000;
     for (;;) {
       const out = await this.run(input, source);
       if (out.started) return out as { started: true; run: Run; results: RecordResult[] };
+      // A run of a dead app that this one went on with holds the lease: it is waited for (it may
+      // wait itself, e.g. for a token mint the dead app left claimed), then collected.
+      const t0 = Date.now();
+      await this.engine.idle();
+      await this.collectEngineRuns();
+      until += Date.now() - t0;
       if (Date.now() > until) throw new Error("the settle run could never start (lease held)");
       await sleep(50);
     }
