@@ -11,10 +11,7 @@ export type RunView = Run & { results?: RecordResult[] };
 /** 0-100, or null while the total is not known yet (an indeterminate bar). */
 export function percentDone(run: RunView): number | null {
   // A paused run is as far as it got: it goes on later under the same id.
-  if (run.status === "paused" && run.planned) {
-    return Math.min(99, Math.floor(((run.processed ?? run.counts.total) / run.planned) * 100));
-  }
-  if (run.status !== "running") return 100;
+  if (run.status !== "running" && !(run.status === "paused" && run.planned)) return 100;
   if (!run.planned) return null;
   // `processed` also counts records skipped because nothing changed (they have no result row).
   return Math.min(99, Math.floor(((run.processed ?? run.counts.total) / run.planned) * 100));

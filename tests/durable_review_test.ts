@@ -9,7 +9,7 @@ import { ORG_SETTINGS } from "../sandbox/demo_org.ts";
 import { keys } from "../lib/store/keys.ts";
 import { boot, type BootOverrides } from "../boot.ts";
 import { loadConfig } from "../lib/config.ts";
-import { billsByPo, makeOrders, startStack } from "./helpers.ts";
+import { billsByPo, makeOrders, reconnectZoho, startStack } from "./helpers.ts";
 
 /** The stack on a KV file, so a second instance of the app can share it. */
 async function sharedStack(records: Record<string, unknown>[], engine: BootOverrides["engine"]) {
@@ -41,17 +41,6 @@ async function sharedStack(records: Record<string, unknown>[], engine: BootOverr
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
-}
-
-/** The admin connects Zoho again on the connections page. */
-async function reconnectZoho(s: Awaited<ReturnType<typeof startStack>>) {
-  const redirect = "http://127.0.0.1:8000/oauth/zoho/callback";
-  const res = await fetch(s.ctx.zoho.authorizeUrl("runs", redirect), { redirect: "manual" });
-  await res.body?.cancel();
-  await s.ctx.zoho.exchangeCode(
-    new URL(res.headers.get("location")!).searchParams.get("code")!,
-    redirect,
-  );
 }
 
 Deno.test("a paused run that goes on after the checkbox setting changed bills what the new setting ticks, and loses none", async () => {

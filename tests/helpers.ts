@@ -164,3 +164,14 @@ export function billsByPo(s: Stack): Map<string, number> {
   }
   return out;
 }
+
+/** The admin connects Zoho again on the connections page (the OAuth round trip, no browser). */
+export async function reconnectZoho(s: Stack) {
+  const redirect = "http://127.0.0.1:8000/oauth/zoho/callback";
+  const res = await fetch(s.ctx.zoho.authorizeUrl("runs", redirect), { redirect: "manual" });
+  await res.body?.cancel();
+  await s.ctx.zoho.exchangeCode(
+    new URL(res.headers.get("location")!).searchParams.get("code")!,
+    redirect,
+  );
+}

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { keys } from "../lib/store/keys.ts";
 import { saveRun } from "../lib/store/runs.ts";
 import { emptyCounts } from "../lib/sync/types.ts";
-import { makeOrders, startStack } from "./helpers.ts";
+import { makeOrders, reconnectZoho, startStack } from "./helpers.ts";
 
 Deno.test("one run at a time: a second start names the running run", async () => {
   const s = await startStack({ records: makeOrders(150), zoho: { latencyMs: 5 } });
@@ -135,13 +135,7 @@ Deno.test("a run paused for a Zoho reconnect says so, and goes on under the same
     assert.equal(await s.engine.resumeStaleRuns(), undefined);
 
     // The admin reconnects Zoho on the connections page; the next tick goes on with the run.
-    const redirect = "http://127.0.0.1:8000/oauth/zoho/callback";
-    const res = await fetch(s.ctx.zoho.authorizeUrl("runs", redirect), { redirect: "manual" });
-    await res.body?.cancel();
-    await s.ctx.zoho.exchangeCode(
-      new URL(res.headers.get("location")!).searchParams.get("code")!,
-      redirect,
-    );
+    await reconnectZoho(s);
     assert.equal(await s.engine.resumeStaleRuns(), paused.id);
     await s.engine.idle();
     const run = (await s.engine.getRun(paused.id))!;
@@ -165,7 +159,7 @@ Deno.test("a paused run replaced by a new start is closed and says which run syn
     s.zohoSim.revokeRefreshToken();
     const paused = await s.run({ window: "all", mode: "create_and_update" });
     assert.equal(paused.status, "paused", paused.message);
-    await reconnect(s);
+    await reconnectZoho(s);
     // A person starts a run before the tick went on with the paused one.
     const next = await s.run({ window: "since_last_sync", mode: "create_and_update" });
     assert.equal(next.status, "completed", next.message);
@@ -190,7 +184,7 @@ Deno.test("a paused run whose listing would have expired from KV is closed, not 
     s.zohoSim.revokeRefreshToken();
     const paused = await s.run({ window: "all", mode: "create_and_update" });
     assert.equal(paused.status, "paused", paused.message);
-    await reconnect(s);
+    await reconnectZoho(s);
     // Reconnected two weeks after the run began (the stored start is moved, not the clock).
     const twoWeeks = new Date(Date.now() - 14 * 86_400_000).toISOString();
     await s.ctx.kv.set(keys.run(paused.id), { ...paused, startedAt: twoWeeks });
@@ -206,14 +200,3 @@ Deno.test("a paused run whose listing would have expired from KV is closed, not 
     await s.close();
   }
 });
-
-/** The admin connects Zoho again on the connections page. */
-async function reconnect(s: Awaited<ReturnType<typeof startStack>>) {
-  const redirect = "http://127.0.0.1:8000/oauth/zoho/callback";
-  const res = await fetch(s.ctx.zoho.authorizeUrl("runs", redirect), { redirect: "manual" });
-  await res.body?.cancel();
-  await s.ctx.zoho.exchangeCode(
-    new URL(res.headers.get("location")!).searchParams.get("code")!,
-    redirect,
-  );
-}

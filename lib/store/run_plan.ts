@@ -9,6 +9,7 @@
  */
 import type { RecordResult, Run, RunWindow, Usage } from "../sync/types.ts";
 import { keys } from "./keys.ts";
+import { getManyChunked } from "./kv.ts";
 
 /** Items per listing chunk (one KV value, ≤ 64 KiB: see fitChunk). */
 export const PLAN_CHUNK = 50;
@@ -247,14 +248,8 @@ export async function listedAt(
   runId: string,
   ids: string[],
 ): Promise<Array<number | undefined>> {
-  const out: Array<number | undefined> = [];
-  for (let i = 0; i < ids.length; i += 10) {
-    const got = await kv.getMany<number[]>(
-      ids.slice(i, i + 10).map((id) => keys.runPlanListed(runId, id)),
-    );
-    out.push(...got.map((e) => e.value ?? undefined));
-  }
-  return out;
+  const got = await getManyChunked<number>(kv, ids.map((id) => keys.runPlanListed(runId, id)));
+  return got.map((e) => e.value ?? undefined);
 }
 
 /** Removes a finished run's plan, chunks and index (the run and its results stay). */

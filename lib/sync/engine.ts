@@ -638,25 +638,16 @@ export class SyncEngine {
         run.message = err.message;
         if (err.status === "paused" && err.untilReconnected) {
           run.waitingFor = err.system;
-          run.message = `${err.message.replace(/\.?$/, ".")} The run goes on by itself once ${
+          run.message = `${sentence(err.message)} The run goes on by itself once ${
             err.system === "zoho" ? "Zoho CRM" : "Xero"
           } is connected again (Connections page).`;
           // A connection that says "connected" although the service refused (Xero's 403 when the
           // app's access to the organisation was removed) is no sign of a reconnect: going on at
           // every request would spend a batch of Zoho reads each time. Then it tries hourly.
-          if (await this.connected(run)) {
-            const at = new Date(Date.now() + PAUSE_MS[err.system]);
-            run.resumeAt = at.toISOString();
-            run.message += ` It tries again by itself at ${
-              at.toISOString().slice(0, 16).replace("T", " ")
-            } UTC.`;
-          }
+          if (await this.connected(run)) retryAt(run, PAUSE_MS[err.system]);
         } else if (err.status === "paused") {
-          const at = new Date(Date.now() + (err.retryAfterMs ?? PAUSE_MS[err.system]));
-          run.resumeAt = at.toISOString();
-          run.message = `${err.message.replace(/\.?$/, ".")} It tries again by itself at ${
-            at.toISOString().slice(0, 16).replace("T", " ")
-          } UTC.`;
+          run.message = sentence(err.message);
+          retryAt(run, err.retryAfterMs ?? PAUSE_MS[err.system]);
         }
       } else {
         run.status = "failed";
@@ -726,6 +717,20 @@ export class SyncEngine {
       }));
     }
   }
+}
+
+/** A message ending in a full stop, so a sentence can follow. */
+function sentence(message: string): string {
+  return message.replace(/\.?$/, ".");
+}
+
+/** A paused run goes on by itself in `ms`: when, stored and said. */
+function retryAt(run: Run, ms: number): void {
+  const at = new Date(Date.now() + ms);
+  run.resumeAt = at.toISOString();
+  run.message = `${run.message ?? ""} It tries again by itself at ${
+    at.toISOString().slice(0, 16).replace("T", " ")
+  } UTC.`.trim();
 }
 
 function later(a: string | null, b: string): string {

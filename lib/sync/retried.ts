@@ -3,6 +3,7 @@
  * owed, settings changed: the reason recorded then) or a Zoho webhook named it. The run page shows
  * this next to the record, so "why was this synced again?" has an answer.
  */
+import { getManyChunked } from "../store/kv.ts";
 import { keys, type Module } from "../store/keys.ts";
 import type { RecordResult } from "./types.ts";
 
@@ -15,26 +16,22 @@ export async function forcedAmong(
   ids: string[],
 ): Promise<Map<string, Retried>> {
   const out = new Map<string, Retried>();
-  for (let i = 0; i < ids.length; i += 5) {
-    const part = ids.slice(i, i + 5);
-    // KV reads at most 10 keys at once: the queue and retry entries of five records.
-    const got = await kv.getMany<Array<{ at?: string; since?: string; reason?: string }>>([
-      ...part.map((id) => keys.queue(module, id)),
-      ...part.map((id) => keys.retry(module, id)),
-    ]);
-    part.forEach((id, j) => {
-      const queued = got[j].value;
-      const retry = got[j + part.length].value;
-      // A retry-set entry says more than a webhook's (why it is owed), so it wins.
-      if (retry) {
-        out.set(id, {
-          via: "retry",
-          since: String(retry.since ?? ""),
-          ...(retry.reason ? { reason: String(retry.reason) } : {}),
-        });
-      } else if (queued) out.set(id, { via: "webhook", since: String(queued.at ?? "") });
-    });
-  }
+  type Entry = { at?: string; since?: string; reason?: string };
+  const [queued, retry] = await Promise.all([
+    getManyChunked<Entry>(kv, ids.map((id) => keys.queue(module, id))),
+    getManyChunked<Entry>(kv, ids.map((id) => keys.retry(module, id))),
+  ]);
+  ids.forEach((id, j) => {
+    const [q, r] = [queued[j].value, retry[j].value];
+    // A retry-set entry says more than a webhook's (why it is owed), so it wins.
+    if (r) {
+      out.set(id, {
+        via: "retry",
+        since: String(r.since ?? ""),
+        ...(r.reason ? { reason: String(r.reason) } : {}),
+      });
+    } else if (q) out.set(id, { via: "webhook", since: String(q.at ?? "") });
+  });
   return out;
 }
 
